@@ -1,0 +1,224 @@
+"""Reading checkpoints and loading state dicts the way mmengine's ``Pretrained`` does.
+
+Reading is safe by default (``weights_only=True``); ``.safetensors`` files
+are read with the ``safetensors`` package. Loading is always non-strict:
+missing, unexpected and shape-mismatched keys are reported, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import re
+import urllib.parse
+import urllib.request
+from collections import OrderedDict
+from typing import Any
+
+import attrs
+import torch
+from torch import nn
+
+from .errors import (
+    CheckpointNotFoundError,
+    CheckpointUnpicklingError,
+    InitAssertionError,
+    InitRuntimeError,
+    InitValueError,
+    MissingDependencyError,
+)
+
+__all__ = ["LoadReport", "read_checkpoint", "select_state_dict", "load_state_dict"]
+
+logger = logging.getLogger("initdsl")
+
+_REMOTE = ("http://", "https://")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+@attrs.frozen
+class LoadReport:
+    """What one ``Pretrained`` load did to a module.
+
+    ``module`` is the loaded module's qualified name ("" for the root of the
+    run); keys are relative to it. ``mismatched`` holds ``(key, checkpoint
+    shape, model shape)`` for tensors that were not copied because their
+    shapes differ.
+    """
+
+    checkpoint: str
+    prefix: str | None
+    module: str
+    loaded: tuple[str, ...]
+    missing: tuple[str, ...]
+    unexpected: tuple[str, ...]
+    mismatched: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]
+    messages: tuple[str, ...] = ()
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.unexpected or self.messages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checkpoint": self.checkpoint,
+            "prefix": self.prefix,
+            "module": self.module,
+            "loaded": list(self.loaded),
+            "missing": list(self.missing),
+            "unexpected": list(self.unexpected),
+            "mismatched": [
+                {"key": k, "checkpoint_shape": list(c), "model_shape": list(m)}
+                for k, c, m in self.mismatched
+            ],
+        }
+
+
+def local_path(source: str) -> str:
+    """The local file a checkpoint source names, downloading ``http(s)://`` once.
+
+    Downloads go to torch's hub cache (``$TORCH_HOME/hub/checkpoints``), so a
+    URL is fetched only the first time.
+    """
+    if source.startswith(_REMOTE):
+        cache = os.path.join(torch.hub.get_dir(), "checkpoints")
+        os.makedirs(cache, exist_ok=True)
+        name = os.path.basename(urllib.parse.urlparse(source).path) or "checkpoint"
+        path = os.path.join(cache, name)
+        if not os.path.exists(path):
+            logger.info("downloading %s to %s", source, path)
+            torch.hub.download_url_to_file(source, path, progress=False)
+        return path
+    if source.startswith("file://"):
+        return urllib.request.url2pathname(urllib.parse.urlparse(source).path)
+    if _SCHEME.match(source):
+        raise InitValueError(
+            f"checkpoint {source!r}: the scheme {source.split('://')[0]!r} is not supported; "
+            "use a local path, file:// or http(s)://"
+        )
+    return os.path.expanduser(source)
+
+
+def read_checkpoint(source: str, map_location: Any = "cpu", weights_only: bool = True) -> Any:
+    """Read a checkpoint file (whatever it holds) from a path or URL."""
+    path = local_path(source)
+    if not os.path.isfile(path):
+        raise CheckpointNotFoundError(f"{path} can not be found.")
+    if path.endswith(".safetensors"):
+        try:
+            from safetensors.torch import load_file
+        except ImportError:
+            raise MissingDependencyError(
+                f"reading {path} needs the 'safetensors' package: pip install safetensors"
+            ) from None
+        device = map_location if isinstance(map_location, (str, torch.device)) else "cpu"
+        return load_file(path, device=str(device))
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise CheckpointUnpicklingError(
+            f"{path} holds Python objects that safe loading refuses ({first}). "
+            "Pass weights_only=False to Pretrained only if you trust this file."
+        ) from None
+
+
+def select_state_dict(checkpoint: Any, prefix: str | None, source: str) -> OrderedDict:
+    """The state dict ``Pretrained`` loads from a read checkpoint.
+
+    Unwraps ``checkpoint['state_dict']``. Without ``prefix``, one leading
+    ``module.`` is removed from every key; with it, only keys under
+    ``prefix`` are kept, with the prefix removed.
+    """
+    if not isinstance(checkpoint, dict):
+        raise InitRuntimeError(f"No state_dict found in checkpoint file {source}")
+    state_dict = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(state_dict, dict):
+        raise InitRuntimeError(f"No state_dict found in checkpoint file {source}")
+    if prefix is None:
+        metadata = getattr(state_dict, "_metadata", OrderedDict())
+        selected = OrderedDict((re.sub(r"^module\.", "", k), v) for k, v in state_dict.items())
+        selected._metadata = metadata
+        return selected
+    if not prefix.endswith("."):
+        prefix += "."
+    selected = OrderedDict(
+        (k[len(prefix) :], v) for k, v in state_dict.items() if k.startswith(prefix)
+    )
+    if not selected:
+        raise InitAssertionError(f"{prefix} is not in the pretrained model")
+    return selected
+
+
+def load_state_dict(
+    module: nn.Module, state_dict: dict, *, checkpoint: str = "", prefix: str | None = None,
+    path: str = "",
+) -> tuple[LoadReport, list[torch.Tensor]]:
+    """Copy ``state_dict`` into ``module`` in place, non-strictly, as mmengine does.
+
+    Returns the report and the tensors that were written.
+
+    Each module's ``_load_from_state_dict`` is called with torch's own
+    bookkeeping (so shape mismatches become messages, not errors) and its
+    load-state-dict post hooks run. One WARNING is logged when anything did
+    not match.
+    """
+    missing: list[str] = []
+    unexpected: list[str] = []
+    messages: list[str] = []
+    metadata = getattr(state_dict, "_metadata", None)
+    # In-place copies bump a tensor's version counter: that is how we know
+    # exactly which tensors were loaded, without comparing any data.
+    before = {
+        name: (t, t._version)
+        for named in (module.named_parameters(), module.named_buffers())
+        for name, t in named
+    }
+
+    def visit(target: nn.Module, local: dict, key_prefix: str) -> None:
+        if isinstance(target, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            target = target.module
+        local_metadata = {} if metadata is None else metadata.get(key_prefix[:-1], {})
+        target._load_from_state_dict(
+            local, key_prefix, local_metadata, True, missing, unexpected, messages
+        )
+        for name, child in target._modules.items():
+            if child is not None:
+                child_prefix = f"{key_prefix}{name}."
+                visit(child, {k: v for k, v in local.items() if k.startswith(child_prefix)}, child_prefix)
+        keys = nn.modules.module._IncompatibleKeys(missing, unexpected)
+        for hook in target._load_state_dict_post_hooks.values():
+            hook(target, keys)
+
+    with torch.no_grad():
+        visit(module, state_dict, "")
+
+    missing = [k for k in missing if "num_batches_tracked" not in k]
+    written = {name: t for name, (t, v) in before.items() if t._version != v}
+    model_shapes = {name: tuple(t.shape) for name, (t, _) in before.items()}
+    mismatched = tuple(
+        (k, tuple(v.shape), model_shapes[k])
+        for k, v in state_dict.items()
+        if k in model_shapes and isinstance(v, torch.Tensor) and tuple(v.shape) != model_shapes[k]
+        and not (v.dim() == 1 and v.numel() == 1 and model_shapes[k] == ())
+    )
+    parts = list(messages)
+    if unexpected:
+        parts.append(f"unexpected key in source state_dict: {', '.join(unexpected)}\n")
+    if missing:
+        parts.append(f"missing keys in source state_dict: {', '.join(missing)}\n")
+    if parts:
+        parts.insert(0, "The model and loaded state dict do not match exactly\n")
+        logger.warning("\n".join(parts))
+    report = LoadReport(
+        checkpoint=checkpoint,
+        prefix=prefix,
+        module=path,
+        loaded=tuple(written),
+        missing=tuple(missing),
+        unexpected=tuple(unexpected),
+        mismatched=mismatched,
+        messages=tuple(messages),
+    )
+    return report, list(written.values())

@@ -1,0 +1,420 @@
+"""The built-in initializers and their common base class.
+
+An initializer decides *how* one module's own ``weight`` and ``bias`` are
+written; *which* modules it writes is decided elsewhere, once for all
+initializers (:mod:`initdsl.match`). Every argument is validated in the
+constructor, so a configuration can be rejected before any tensor is touched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from numbers import Real
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from .errors import (
+    InitAssertionError,
+    InitRuntimeError,
+    InitTypeError,
+    InitValueError,
+    InitZeroDivisionError,
+)
+from .functional import DISTRIBUTIONS, bias_init_with_prob, trunc_normal_
+from .registry import WEIGHT_INITIALIZERS
+
+__all__ = [
+    "BaseInit",
+    "ConstantInit",
+    "XavierInit",
+    "NormalInit",
+    "TruncNormalInit",
+    "UniformInit",
+    "KaimingInit",
+    "Caffe2XavierInit",
+    "PretrainedInit",
+    "NONLINEARITIES",
+    "MODES",
+]
+
+MODES = ("fan_in", "fan_out")
+NONLINEARITIES = (
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "selu",
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real)
+
+
+def _require_number(owner: str, key: str, value: Any) -> None:
+    if not _is_number(value):
+        raise InitTypeError(f"{owner} argument {key!r} must be a number, got {value!r}")
+
+
+class BaseInit:
+    """Base class of initializers that write a module's own ``weight`` and ``bias``.
+
+    Subclasses implement :meth:`init_weight` (the one draw or fill of the
+    weight) and take their own arguments as keyword arguments, forwarding the
+    rest (``bias``, ``bias_prob``, ``layer``) here.
+
+    Args:
+        bias: value written into ``bias`` (an ``int`` or ``float``).
+        bias_prob: if given (a ``float``), ``bias`` becomes
+            :func:`~initdsl.bias_init_with_prob` of it and the ``bias``
+            argument is ignored.
+        layer: class name or list of class names this initializer matches
+            (the module's class or one of its *direct* base classes).
+    """
+
+    #: Arguments whose value must be one of a fixed set (checked in the
+    #: constructor; the policy checker uses it for its diagnostics).
+    choices: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
+    def __init__(self, *, bias: float = 0, bias_prob: float | None = None, layer=None) -> None:
+        name = type(self).__name__
+        if not isinstance(bias, (int, float)):
+            raise InitTypeError(f"{name} argument 'bias' must be an int or float, got {bias!r}")
+        if bias_prob is not None and not isinstance(bias_prob, float):
+            raise InitTypeError(
+                f"{name} argument 'bias_prob' must be a float, got {bias_prob!r} "
+                f"(write {bias_prob!r}.0 if you meant a float)"
+            )
+        if layer is not None and not isinstance(layer, (str, list)):
+            raise InitTypeError(
+                f"{name} argument 'layer' must be a str or a list of str, got {layer!r}"
+            )
+        if bias_prob is not None:
+            try:
+                bias = bias_init_with_prob(bias_prob)
+            except ZeroDivisionError:
+                raise InitZeroDivisionError(
+                    f"{name} argument 'bias_prob' must be in (0, 1], got {bias_prob!r}"
+                ) from None
+        self.bias = bias
+        self.bias_prob = bias_prob
+        self.layer: list = [] if layer is None else [layer] if isinstance(layer, str) else layer
+
+    def init_weight(self, weight: Tensor) -> None:
+        """Write ``weight`` in place (one draw for random initializers)."""
+        raise NotImplementedError
+
+    def check_weight(self, weight: Tensor) -> str | None:
+        """Why ``weight`` cannot take this initializer, or ``None`` if it can."""
+        return None
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """Resolved arguments under mmengine's names, ``bias`` after ``bias_prob``."""
+        from .registry import accepted_arguments
+
+        skip = {"bias", "bias_prob", "layer"}
+        values = {k: getattr(self, k) for k in accepted_arguments(type(self)) if k not in skip}
+        values["bias"] = self.bias
+        return values
+
+    def describe(self) -> str:
+        """mmengine's one-line text for this initializer (its init-info log)."""
+        body = ", ".join(f"{k}={v}" for k, v in self.args.items())
+        return f"{type(self).__name__}: {body}"
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
+        return f"{type(self).__name__}({args}, layer={self.layer!r})"
+
+
+def _check_choice(owner: str, key: str, value: Any, allowed: tuple[str, ...], error: type) -> None:
+    if value not in allowed:
+        raise error(f"{owner} argument {key!r} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Constant")
+class ConstantInit(BaseInit):
+    """``weight ← val``, ``bias ← bias``. ``val`` is required."""
+
+    def __init__(self, val: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _require_number("Constant", "val", val)
+        self.val = val
+
+    def init_weight(self, weight: Tensor) -> None:
+        nn.init.constant_(weight, self.val)
+
+    def describe(self) -> str:
+        return f"ConstantInit: val={self.val}, bias={self.bias}"
+
+
+class _FanBased(BaseInit):
+    """Initializers whose scale comes from fan-in/fan-out need a 2-D or larger weight."""
+
+    def check_weight(self, weight: Tensor) -> str | None:
+        if weight.dim() < 2:
+            return (
+                f"{type(self).__name__} needs a weight with at least 2 dimensions to compute "
+                f"fan-in and fan-out, got shape {tuple(weight.shape)}"
+            )
+        return None
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Xavier")
+class XavierInit(_FanBased):
+    r"""Glorot: :math:`\sigma = \text{gain}\sqrt{2/(\text{fan\_in}+\text{fan\_out})}`.
+
+    ``distribution='normal'`` draws :math:`\mathcal{N}(0,\sigma^2)`,
+    ``'uniform'`` draws :math:`U(-\sqrt3\sigma, \sqrt3\sigma)`.
+    """
+
+    choices = {"distribution": DISTRIBUTIONS}
+
+    def __init__(self, gain: float = 1, distribution: str = "normal", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _require_number("Xavier", "gain", gain)
+        _check_choice("Xavier", "distribution", distribution, DISTRIBUTIONS, InitAssertionError)
+        self.gain = gain
+        self.distribution = distribution
+
+    def init_weight(self, weight: Tensor) -> None:
+        if self.distribution == "uniform":
+            nn.init.xavier_uniform_(weight, gain=self.gain)
+        else:
+            nn.init.xavier_normal_(weight, gain=self.gain)
+
+    def describe(self) -> str:
+        return (
+            f"XavierInit: gain={self.gain}, distribution={self.distribution}, bias={self.bias}"
+        )
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Normal")
+class NormalInit(BaseInit):
+    r"""``weight`` :math:`\sim \mathcal{N}(\text{mean}, \text{std}^2)`; note ``std`` defaults to 1."""
+
+    def __init__(self, mean: float = 0, std: float = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _require_number("Normal", "mean", mean)
+        _require_number("Normal", "std", std)
+        if std < 0:
+            raise InitRuntimeError(f"Normal argument 'std' must be >= 0, got {std!r}")
+        self.mean = mean
+        self.std = std
+
+    def init_weight(self, weight: Tensor) -> None:
+        nn.init.normal_(weight, self.mean, self.std)
+
+    def describe(self) -> str:
+        return f"NormalInit: mean={self.mean}, std={self.std}, bias={self.bias}"
+
+
+@WEIGHT_INITIALIZERS.register_module(name="TruncNormal")
+class TruncNormalInit(BaseInit):
+    r"""``weight`` :math:`\sim \mathcal{N}(\text{mean}, \text{std}^2)` truncated to ``[a, b]``.
+
+    ``a`` and ``b`` are absolute bounds (not multiples of ``std``); sampling is
+    :func:`initdsl.trunc_normal_` (mmengine's inverse-CDF algorithm).
+    """
+
+    def __init__(
+        self, mean: float = 0, std: float = 1, a: float = -2, b: float = 2, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        for key, value in (("mean", mean), ("std", std), ("a", a), ("b", b)):
+            _require_number("TruncNormal", key, value)
+        if std == 0:
+            raise InitZeroDivisionError("TruncNormal argument 'std' must be > 0, got 0")
+        if std < 0 or a > b:
+            raise InitRuntimeError(
+                f"TruncNormal needs std > 0 and a <= b, got std={std!r}, a={a!r}, b={b!r}"
+            )
+        self.mean = mean
+        self.std = std
+        self.a = a
+        self.b = b
+
+    def init_weight(self, weight: Tensor) -> None:
+        trunc_normal_(weight, self.mean, self.std, self.a, self.b)
+
+    def describe(self) -> str:
+        return (
+            f"TruncNormalInit: a={self.a}, b={self.b}, mean={self.mean}, "
+            f"std={self.std}, bias={self.bias}"
+        )
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Uniform")
+class UniformInit(BaseInit):
+    r"""``weight`` :math:`\sim U(a, b)`."""
+
+    def __init__(self, a: float = 0, b: float = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _require_number("Uniform", "a", a)
+        _require_number("Uniform", "b", b)
+        if a > b:
+            raise InitRuntimeError(f"Uniform needs a <= b, got a={a!r}, b={b!r}")
+        self.a = a
+        self.b = b
+
+    def init_weight(self, weight: Tensor) -> None:
+        nn.init.uniform_(weight, self.a, self.b)
+
+    def describe(self) -> str:
+        return f"UniformInit: a={self.a}, b={self.b}, bias={self.bias}"
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Kaiming")
+class KaimingInit(_FanBased):
+    r"""He: with :math:`g` = ``calculate_gain(nonlinearity, a)`` and ``fan`` by ``mode``.
+
+    ``distribution='normal'`` draws :math:`\mathcal{N}(0, (g/\sqrt{\text{fan}})^2)`,
+    ``'uniform'`` draws :math:`U(\pm\sqrt3\,g/\sqrt{\text{fan}})`. Defaults are
+    mmengine's (``fan_out``, ``relu``), not torch's (``fan_in``, ``leaky_relu``).
+    ``a`` only matters for ``leaky_relu``.
+    """
+
+    choices = {"mode": MODES, "nonlinearity": NONLINEARITIES, "distribution": DISTRIBUTIONS}
+
+    def __init__(
+        self,
+        a: float = 0,
+        mode: str = "fan_out",
+        nonlinearity: str = "relu",
+        distribution: str = "normal",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._validate(a, mode, nonlinearity, distribution)
+        self.a = a
+        self.mode = mode
+        self.nonlinearity = nonlinearity
+        self.distribution = distribution
+
+    def _validate(self, a: Any, mode: Any, nonlinearity: Any, distribution: Any) -> None:
+        owner = WEIGHT_INITIALIZERS.name_of(type(self))
+        _check_choice(owner, "distribution", distribution, DISTRIBUTIONS, InitAssertionError)
+        # torch lower-cases the mode, so 'FAN_IN' is accepted.
+        if not isinstance(mode, str) or mode.lower() not in MODES:
+            raise InitValueError(
+                f"{owner} argument 'mode' must be one of {', '.join(MODES)}; got {mode!r}"
+            )
+        _check_choice(owner, "nonlinearity", nonlinearity, NONLINEARITIES, InitValueError)
+        if nonlinearity == "leaky_relu" and a is not None:
+            if isinstance(a, bool) or not isinstance(a, (int, float)):
+                raise InitValueError(
+                    f"{owner} argument 'a' (the leaky_relu negative slope) must be an int "
+                    f"or float, got {a!r}"
+                )
+
+    def init_weight(self, weight: Tensor) -> None:
+        if self.distribution == "uniform":
+            nn.init.kaiming_uniform_(weight, a=self.a, mode=self.mode, nonlinearity=self.nonlinearity)
+        else:
+            nn.init.kaiming_normal_(weight, a=self.a, mode=self.mode, nonlinearity=self.nonlinearity)
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "mode": self.mode,
+            "nonlinearity": self.nonlinearity,
+            "distribution": self.distribution,
+            "bias": self.bias,
+        }
+
+    def describe(self) -> str:
+        return (
+            f"{type(self).__name__}: a={self.a}, mode={self.mode}, "
+            f"nonlinearity={self.nonlinearity}, distribution ={self.distribution}, "
+            f"bias={self.bias}"
+        )
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Caffe2Xavier")
+class Caffe2XavierInit(KaimingInit):
+    r"""Caffe2's XavierFill: ``weight`` :math:`\sim U(\pm\sqrt{3/\text{fan\_in}})`.
+
+    A :class:`KaimingInit` fixed to ``a=1, mode='fan_in',
+    nonlinearity='leaky_relu', distribution='uniform'``; only ``bias``,
+    ``bias_prob`` and ``layer`` can be set.
+    """
+
+    choices = {}
+
+    def __init__(self, *, bias: float = 0, bias_prob: float | None = None, layer=None) -> None:
+        super().__init__(
+            a=1,
+            mode="fan_in",
+            nonlinearity="leaky_relu",
+            distribution="uniform",
+            bias=bias,
+            bias_prob=bias_prob,
+            layer=layer,
+        )
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Pretrained")
+class PretrainedInit:
+    """Load a checkpoint's state dict into the module (``strict=False``).
+
+    Args:
+        checkpoint: a local path (``~`` is expanded), ``file://`` or
+            ``http(s)://`` URL (downloaded once into torch's hub cache).
+            ``.safetensors`` files are read with the ``safetensors`` package.
+        prefix: load only the keys under this prefix (e.g. ``'backbone.'``),
+            with the prefix removed. Without a prefix, one leading ``module.``
+            is stripped from every key instead.
+        map_location: passed to ``torch.load`` (``'cpu'`` by default).
+        weights_only: ``True`` (the default) refuses to unpickle arbitrary
+            Python objects. Pass ``False`` only for checkpoints you trust.
+
+    Pretrained entries at the top level of a ``BaseModule``'s ``init_cfg`` run
+    last, after the children's ``init_weights``.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str,
+        prefix: str | None = None,
+        map_location: Any = "cpu",
+        weights_only: bool = True,
+    ) -> None:
+        if not isinstance(checkpoint, str) and not hasattr(checkpoint, "__fspath__"):
+            raise InitTypeError(
+                f"Pretrained argument 'checkpoint' must be a path or URL string, got {checkpoint!r}"
+            )
+        if prefix is not None and not isinstance(prefix, str):
+            raise InitTypeError(f"Pretrained argument 'prefix' must be a str, got {prefix!r}")
+        if not isinstance(weights_only, bool):
+            raise InitTypeError(
+                f"Pretrained argument 'weights_only' must be True or False, got {weights_only!r}"
+            )
+        self.checkpoint = str(checkpoint) if hasattr(checkpoint, "__fspath__") else checkpoint
+        self.prefix = prefix
+        self.map_location = map_location
+        self.weights_only = weights_only
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return {
+            "checkpoint": self.checkpoint,
+            "prefix": self.prefix,
+            "map_location": self.map_location,
+        }
+
+    def describe(self) -> str:
+        return f"PretrainedInit: load from {self.checkpoint}"
+
+    def __repr__(self) -> str:
+        return f"PretrainedInit(checkpoint={self.checkpoint!r}, prefix={self.prefix!r})"

@@ -1,0 +1,53 @@
+"""The one matcher: which modules an initializer writes.
+
+A rule (outside an override) writes every module in the target's subtree,
+visited post-order, whose class name or one of whose *direct* base-class
+names is in the rule's ``layer`` list. An override writes every module below
+its named child, whatever the class ("whole-module mode").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+
+from torch import nn
+
+__all__ = ["class_names", "post_order", "matching"]
+
+
+@lru_cache(maxsize=None)
+def class_names(cls: type) -> frozenset[str]:
+    """The names a ``layer`` entry can use for ``cls``: its own and its direct bases'."""
+    return frozenset([cls.__name__, *(base.__name__ for base in cls.__bases__)])
+
+
+def post_order(module: nn.Module, path: str = "") -> Iterator[tuple[str, nn.Module]]:
+    """``(qualified name, module)`` in the order ``module.apply`` visits them.
+
+    Children first (registration order, each subtree before the next), the
+    module itself last. A module registered under two parents is visited
+    once per parent, as ``apply`` does.
+    """
+    for name, child in module.named_children():
+        yield from post_order(child, f"{path}.{name}" if path else name)
+    yield path, module
+
+
+def matching(
+    module: nn.Module, path: str, layers: Sequence[str] | None
+) -> Iterator[tuple[str, nn.Module]]:
+    """The modules under ``module`` a rule writes, in write order.
+
+    ``layers=None`` means whole-module mode (an override): every module.
+    An empty ``layers`` list matches nothing.
+    """
+    if layers is None:
+        yield from post_order(module, path)
+        return
+    if not layers:
+        return
+    wanted = frozenset(layers)
+    for sub_path, sub in post_order(module, path):
+        if not wanted.isdisjoint(class_names(type(sub))):
+            yield sub_path, sub

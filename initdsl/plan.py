@@ -1,0 +1,348 @@
+"""Resolve ``init_cfg`` against a module tree into an ordered list of steps.
+
+This is where mmengine's semantics live: list order, ``override``,
+``BaseModule.init_weights``' three phases, deferred ``Pretrained``. The
+result is data — which module, which initializer, which rule — that
+:mod:`initdsl.execute` carries out. Resolving validates everything (every
+initializer is constructed, every override target looked up, every weight
+checked, every checkpoint read) so that a bad configuration raises before
+the first tensor is written.
+
+User code is opaque: a child's own ``init_weights`` and an initializer
+``type`` that is a plain callable become :class:`Call` steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Union
+
+import attrs
+from torch import Tensor, nn
+
+from .base_module import BaseModule
+from .checkpoint import read_checkpoint, select_state_dict
+from .errors import (
+    InitAssertionError,
+    InitAttributeError,
+    InitError,
+    InitKeyError,
+    InitRuntimeError,
+    InitTypeError,
+    InitValueError,
+)
+from .initializers import BaseInit, PretrainedInit
+from .match import matching
+from .provenance import Origin, Record
+from .registry import WEIGHT_INITIALIZERS
+
+__all__ = ["Write", "Load", "Call", "Block", "Step", "Planner"]
+
+
+@attrs.frozen(eq=False)
+class Write:
+    """Write ``module``'s own weight then bias with ``initializer``."""
+
+    module: nn.Module
+    path: str
+    initializer: BaseInit
+    record: Record
+
+
+@attrs.frozen(eq=False)
+class Load:
+    """Copy ``state_dict`` into ``module`` (a ``Pretrained`` rule)."""
+
+    module: nn.Module
+    path: str
+    initializer: PretrainedInit
+    state_dict: Mapping[str, Any]
+    record: Record
+
+
+@attrs.frozen(eq=False)
+class Call:
+    """Run user code on ``module``: a custom ``init_weights`` or a callable initializer.
+
+    With ``chained=True`` it is a child's ``init_weights`` in phase 2 of a
+    parent's ``init_weights``: skipped if the child ``is_init`` by then, and
+    parameters added or replaced by it are an error.
+    """
+
+    module: nn.Module
+    path: str
+    fn: Callable[[], Any]
+    record: Record
+    chained: bool = False
+
+
+@attrs.frozen(eq=False)
+class Block:
+    """``BaseModule.init_weights`` of ``module``, expanded: skipped if it ``is_init``.
+
+    ``steps`` is ``None`` when the module was already initialized at planning
+    time; it is then planned only if it is reset before the block runs.
+    """
+
+    module: nn.Module
+    path: str
+    steps: tuple[Any, ...] | None
+
+
+Step = Union[Write, Load, Call, Block]
+
+CfgSource = Callable[[str, int, Union[int, None]], Any]
+
+
+_WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
+
+
+def _where(owner: str, index: int | None, override: int | None = None) -> str:
+    return str(Origin(owner, index, override))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+class Planner:
+    """Turns configurations into steps for one run rooted at ``root``.
+
+    Args:
+        root: the module the run started on; paths are relative to it.
+        scopes: ``{qualified module name: init_cfg}`` that replace those
+            modules' own ``init_cfg``. A plain ``nn.Module`` named here acts
+            as a ``BaseModule`` (this is how a policy's scopes run on models
+            that are not mmengine-style). ``""`` is the root.
+        source_of: maps ``(owner, index, override)`` of a rule to where it
+            was written (a policy file position), for provenance.
+
+    Checkpoints are read once per run (keyed by source, ``map_location`` and
+    ``weights_only``).
+    """
+
+    def __init__(self, root: nn.Module | None = None, scopes: Mapping[str, Any] | None = None,
+                 source_of: CfgSource | None = None) -> None:
+        self.root = root
+        self.scopes = dict(scopes or {})
+        self._checkpoints: dict[tuple, Any] = {}
+        self._source_of = source_of
+        self._paths: dict[int, str] | None = None
+
+    def path_of(self, module: nn.Module) -> str:
+        """``module``'s qualified name under the run's root ("" if it is not below it)."""
+        if self.root is None:
+            return ""
+        if self._paths is None:
+            self._paths = {id(m): name for name, m in self.root.named_modules()}
+        return self._paths.get(id(module), "")
+
+    # -- initialize(module, init_cfg) -------------------------------------------------
+
+    def initialize(self, module: nn.Module, path: str, init_cfg: Any, owner: str | None = None
+                   ) -> list[Step]:
+        """Steps of ``initialize(module, init_cfg)``: every cfg in list order, in place."""
+        owner = path if owner is None else owner
+        if not isinstance(init_cfg, (dict, list)):
+            raise InitTypeError(
+                f"init_cfg must be a dict or a list of dicts, got {type(init_cfg).__name__}: "
+                f"{init_cfg!r}"
+            )
+        cfgs = [init_cfg] if isinstance(init_cfg, dict) else init_cfg
+        steps: list[Step] = []
+        for index, cfg in enumerate(cfgs):
+            position = index if isinstance(init_cfg, list) else None
+            steps.extend(self._cfg(module, path, cfg, owner, position))
+        return steps
+
+    def _cfg(self, module: nn.Module, path: str, cfg: Any, owner: str, index: int | None
+             ) -> list[Step]:
+        where = _where(owner, index)
+        if not isinstance(cfg, dict):
+            raise InitAttributeError(f"each init_cfg entry must be a dict, got {cfg!r}", where=where)
+        cfg = copy.deepcopy(cfg)
+        override = cfg.pop("override", None)
+        initializer = self._build(cfg, where)
+        origin = self._origin(owner, index, None)
+        steps = self._apply(initializer, module, path, origin, whole=False)
+        if override is None:
+            return steps
+        parent = {k: v for k, v in cfg.items() if k != "layer"}
+        if not isinstance(override, (dict, list)):
+            raise InitTypeError(
+                f"override must be a dict or a list of dicts, got {override!r}", where=where
+            )
+        entries = [override] if isinstance(override, dict) else override
+        for number, entry in enumerate(entries):
+            steps.extend(self._override(module, path, entry, parent, owner, index, number))
+        return steps
+
+    def _override(self, module: nn.Module, path: str, entry: Any, parent: dict, owner: str,
+                  index: int | None, number: int) -> list[Step]:
+        where = _where(owner, index, number)
+        if not isinstance(entry, dict):
+            raise InitAttributeError(f"override entries must be dicts, got {entry!r}", where=where)
+        entry = copy.deepcopy(entry)
+        name = entry.pop("name", None)
+        if name is None:
+            raise InitValueError(f"override entry needs a 'name' key, got {entry!r}", where=where)
+        if not entry:
+            entry = dict(parent)
+        elif "type" not in entry:
+            raise InitValueError(
+                f"override entry {name!r} has arguments {sorted(entry)} but no 'type'; "
+                "give a type, or only a name to reuse the parent's initializer",
+                where=where,
+            )
+        if not isinstance(name, str) or not hasattr(module, name):
+            children = [n for n, _ in module.named_children()]
+            close = difflib.get_close_matches(str(name), children, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            dotted = " (only direct children can be named, not dotted paths)" if "." in str(name) else ""
+            raise InitRuntimeError(
+                f"override name {name!r} is not an attribute of {type(module).__name__}"
+                f"{dotted}{hint} (children: {', '.join(children) or 'none'})",
+                where=where,
+            )
+        target = getattr(module, name)
+        if not isinstance(target, nn.Module):
+            raise InitAttributeError(
+                f"override name {name!r} is a {type(target).__name__}, not a module; overrides "
+                "initialize whole submodules",
+                where=where,
+            )
+        # A `layer` inside an override is accepted (and checked) by the
+        # constructor but ignored: overrides write the whole submodule.
+        initializer = self._build(entry, where)
+        return self._apply(initializer, target, _join(path, name),
+                           self._origin(owner, index, number), whole=True)
+
+    def _build(self, cfg: dict, where: str) -> Any:
+        try:
+            return WEIGHT_INITIALIZERS.build(cfg)
+        except InitError as error:
+            raise error.located(where) from None
+        except (TypeError, ValueError, KeyError, AssertionError, RuntimeError) as error:
+            # A user's own initializer class raised while being constructed.
+            raise InitTypeError(f"{type(error).__name__}: {error}", where=where) from error
+
+    def _origin(self, owner: str, index: int | None, override: int | None) -> Origin:
+        source = self._source_of(owner, index, override) if self._source_of else None
+        return Origin(owner, index, override, source)
+
+    def _apply(self, initializer: Any, module: nn.Module, path: str, origin: Origin, whole: bool
+               ) -> list[Step]:
+        if isinstance(initializer, PretrainedInit):
+            return [self._load(initializer, module, path, origin)]
+        if not isinstance(initializer, BaseInit):
+            # A callable from outside the registry's base class: run it as mmengine would.
+            if hasattr(initializer, "__dict__"):
+                initializer.wholemodule = whole
+            label = type(initializer).__name__
+            record = Record(writer=label, origin=origin, text=label)
+            return [Call(module, path, lambda: initializer(module), record)]
+        layers = None if whole else initializer.layer
+        name = WEIGHT_INITIALIZERS.name_of(type(initializer))
+        record = Record(writer=name, args=initializer.args, origin=origin,
+                        text=initializer.describe())
+        steps: list[Step] = []
+        for sub_path, sub in matching(module, path, layers):
+            weight = getattr(sub, "weight", None)
+            bias = getattr(sub, "bias", None)
+            for attr, tensor in (("weight", weight), ("bias", bias)):
+                if tensor is not None and not isinstance(tensor, Tensor):
+                    raise InitAttributeError(
+                        f"{name} cannot write {sub_path or '<root>'} ({type(sub).__name__}): its "
+                        f"{attr!r} is a {type(tensor).__name__} ({tensor!r}), not a tensor",
+                        where=str(origin),
+                    )
+            if weight is not None:
+                problem = initializer.check_weight(weight)
+                if problem:
+                    raise InitValueError(
+                        f"{problem} at {_join(sub_path, 'weight')} ({type(sub).__name__})",
+                        where=str(origin),
+                    )
+            if weight is not None or bias is not None:
+                steps.append(Write(sub, sub_path, initializer, record))
+        return steps
+
+    def _load(self, initializer: PretrainedInit, module: nn.Module, path: str, origin: Origin
+              ) -> Load:
+        key = (initializer.checkpoint, repr(initializer.map_location), initializer.weights_only)
+        try:
+            if key not in self._checkpoints:
+                self._checkpoints[key] = read_checkpoint(
+                    initializer.checkpoint, initializer.map_location, initializer.weights_only
+                )
+            state_dict = select_state_dict(
+                self._checkpoints[key], initializer.prefix, initializer.checkpoint
+            )
+        except InitError as error:
+            raise error.located(str(origin)) from None
+        record = Record(writer="Pretrained", args=initializer.args, origin=origin,
+                        text=initializer.describe())
+        return Load(module, path, initializer, state_dict, record)
+
+    # -- BaseModule.init_weights ----------------------------------------------------------
+
+    def init_weights(self, module: nn.Module, path: str) -> Block:
+        """The :class:`Block` ``module.init_weights()`` runs (mmengine's three phases)."""
+        if getattr(module, "is_init", False):
+            return Block(module, path, None)
+        cfg = self.scopes[path] if path in self.scopes else getattr(module, "init_cfg", None)
+        steps: list[Step] = []
+        deferred: list[tuple[int, dict]] = []
+        if cfg:
+            if not isinstance(cfg, (dict, list)):
+                raise InitAssertionError(
+                    f"init_cfg of {type(module).__name__} must be a dict or a list of dicts, "
+                    f"got {cfg!r}", where=_where(path, None))
+            cfgs = [cfg] if isinstance(cfg, dict) else cfg
+            indexed = isinstance(cfg, list)
+            for index, entry in enumerate(cfgs):
+                where = _where(path, index if indexed else None)
+                if not isinstance(entry, dict):
+                    raise InitAssertionError(f"init_cfg entries must be dicts, got {entry!r}",
+                                             where=where)
+                if "type" not in entry:
+                    raise InitKeyError(f"init_cfg entry has no 'type': {entry!r}", where=where)
+            for index, entry in enumerate(cfgs):
+                position = index if indexed else None
+                if entry["type"] == "Pretrained" or entry["type"] is PretrainedInit:
+                    deferred.append((position, entry))
+                else:
+                    steps.extend(self._cfg(module, path, entry, path, position))
+        for name, child in module.named_children():
+            if isinstance(child, _WRAPPERS) and not hasattr(child, "init_weights"):
+                child = child.module
+            child_path = _join(path, name)
+            if child_path in self.scopes and not isinstance(child, BaseModule):
+                # A policy scope makes a plain module act as a BaseModule;
+                # the scope replaces any init_weights method it has.
+                steps.append(self.init_weights(child, child_path))
+            elif has_own_init_weights(child):
+                if isinstance(child, BaseModule) and not child.is_init:
+                    # Its init_weights is user code, but what it chains into
+                    # is ours: check those configurations now, before writing.
+                    self.init_weights(child, child_path)
+                label = f"{type(child).__name__}.init_weights"
+                text = f"Initialized by user-defined `init_weights` in {type(child).__name__} "
+                record = Record(writer=label, origin=Origin(child_path), text=text)
+                steps.append(Call(child, child_path, child.init_weights, record, chained=True))
+            elif isinstance(child, BaseModule):
+                steps.append(self.init_weights(child, child_path))
+        for position, entry in deferred:
+            steps.extend(self._cfg(module, path, entry, path, position))
+        return Block(module, path, tuple(steps))
+
+
+
+def has_own_init_weights(module: nn.Module) -> bool:
+    """Whether ``module.init_weights`` is user code rather than ``BaseModule``'s."""
+    method = getattr(type(module), "init_weights", None)
+    if method is None:
+        return hasattr(module, "init_weights")  # set on the instance
+    return method is not BaseModule.init_weights
