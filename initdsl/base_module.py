@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from abc import ABCMeta
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -30,6 +31,12 @@ class BaseModule(nn.Module, metaclass=ABCMeta):
         init_cfg: a cfg dict, a list of them, or ``None``. Deep-copied.
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        method = cls.__dict__.get("init_weights")
+        if callable(method) and not getattr(method, "_initdsl_watched", False):
+            cls.init_weights = _watched(method)
+
     def __init__(self, init_cfg: dict | list[dict] | None = None) -> None:
         super().__init__()
         self._is_init = False
@@ -55,6 +62,21 @@ class BaseModule(nn.Module, metaclass=ABCMeta):
         if self.init_cfg:
             text += f"\ninit_cfg={self.init_cfg}"
         return text
+
+
+def _watched(method):
+    """Wrap a subclass's own ``init_weights`` so that, called at the top level,
+    the writes its body makes (around ``super().init_weights()``) are
+    attributed to it in the provenance; nested calls run unchanged."""
+
+    @functools.wraps(method)
+    def init_weights(self, *args: Any, **kwargs: Any) -> Any:
+        from .engine import run_user_init_weights
+
+        return run_user_init_weights(self, method, args, kwargs)
+
+    init_weights._initdsl_watched = True
+    return init_weights
 
 
 class Sequential(BaseModule, nn.Sequential):

@@ -168,6 +168,10 @@ def load_state_dict(
     unexpected: list[str] = []
     messages: list[str] = []
     metadata = getattr(state_dict, "_metadata", None)
+    # torch's loaders may add keys to the dict they are given (BatchNorm adds
+    # num_batches_tracked for old checkpoints): work on a copy.
+    offered = set(state_dict)
+    state_dict = OrderedDict(state_dict)
     # In-place copies bump a tensor's version counter: that is how we know
     # exactly which tensors were loaded, without comparing any data.
     before = {
@@ -195,7 +199,7 @@ def load_state_dict(
         visit(module, state_dict, "")
 
     missing = [k for k in missing if "num_batches_tracked" not in k]
-    written = {name: t for name, (t, v) in before.items() if t._version != v}
+    written = {name: t for name, (t, v) in before.items() if t._version != v and name in offered}
     model_shapes = {name: tuple(t.shape) for name, (t, _) in before.items()}
     mismatched = tuple(
         (k, tuple(v.shape), model_shapes[k])

@@ -18,8 +18,8 @@ from torch import nn
 
 from .base_module import BaseModule
 from .execute import execute
-from .plan import CfgSource, Planner, has_own_init_weights
-from .provenance import log_report
+from .plan import Call, CfgSource, Planner, has_own_init_weights
+from .provenance import Origin, Record, log_report
 
 __all__ = ["initialize", "run_init_weights", "run_scoped"]
 
@@ -85,6 +85,24 @@ def run_scoped(model: nn.Module, scopes: Mapping[str, Any],
                 log_report(model, type(model).__name__)
         else:
             _init_weights(model, planner, top)
+
+
+def run_user_init_weights(module: nn.Module, method: Any, args: tuple, kwargs: dict) -> Any:
+    """Run a BaseModule subclass's own ``init_weights``; at the top level, as a run."""
+    if _ACTIVE.get() is not None:
+        return method(module, *args, **kwargs)
+    result = []
+    name = type(module).__name__
+    record = Record(
+        writer=f"{name}.init_weights",
+        origin=Origin("", via="init_weights"),
+        text=f"Initialized by user-defined `init_weights` in {name} ",
+    )
+    with _run(module) as (planner, _top):
+        step = Call(module, "", lambda: result.append(method(module, *args, **kwargs)), record)
+        execute([step], planner)
+        log_report(module, name)
+    return result[0]
 
 
 def _init_weights(module: nn.Module, planner: Planner, top: bool) -> None:

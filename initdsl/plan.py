@@ -330,7 +330,7 @@ class Planner:
                     self.init_weights(child, child_path)
                 label = f"{type(child).__name__}.init_weights"
                 text = f"Initialized by user-defined `init_weights` in {type(child).__name__} "
-                record = Record(writer=label, origin=Origin(child_path), text=text)
+                record = Record(writer=label, origin=Origin(child_path, via="init_weights"), text=text)
                 steps.append(Call(child, child_path, child.init_weights, record, chained=True))
             elif isinstance(child, BaseModule):
                 steps.append(self.init_weights(child, child_path))

@@ -33,17 +33,20 @@ class Origin:
     ``initialize`` call) holds the rule, ``index`` its position in that list
     and ``override`` its position in the rule's ``override`` list. ``source``
     is set when the rule was written in a policy file (its ``path:line:col``).
+    ``via`` is ``"init_cfg"`` for configuration rules and ``"init_weights"``
+    for a user-defined ``init_weights`` method of ``owner``.
     """
 
     owner: str
     index: int | None = None
     override: int | None = None
     source: Any = None
+    via: str = "init_cfg"
 
     def __str__(self) -> str:
         if self.source is not None:
             return str(self.source)
-        where = "init_cfg" if self.index is None else f"init_cfg[{self.index}]"
+        where = self.via if self.index is None else f"{self.via}[{self.index}]"
         if self.override is not None:
             where += f".override[{self.override}]"
         return f"{where} of {self.owner!r}" if self.owner else where
@@ -54,6 +57,7 @@ class Origin:
             "index": self.index,
             "override": self.override,
             "source": None if self.source is None else str(self.source),
+            "via": self.via,
         }
 
 
