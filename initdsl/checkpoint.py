@@ -22,6 +22,7 @@ from torch import nn
 
 from .errors import (
     CheckpointNotFoundError,
+    InitAttributeError,
     CheckpointUnpicklingError,
     InitAssertionError,
     InitRuntimeError,
@@ -115,7 +116,16 @@ def read_checkpoint(source: str, map_location: Any = "cpu", weights_only: bool =
         device = map_location if isinstance(map_location, (str, torch.device)) else "cpu"
         return load_file(path, device=str(device))
     try:
-        return torch.load(path, map_location=map_location, weights_only=weights_only)
+        try:
+            # Memory-mapped: tensors are read from the file only when copied
+            # into the model, so reading a checkpoint costs no second copy.
+            return torch.load(path, map_location=map_location, weights_only=weights_only,
+                              mmap=True)
+        except RuntimeError as error:
+            if "mmap" not in str(error):
+                raise
+            # Legacy (non-zip) torch.save format cannot be memory-mapped.
+            return torch.load(path, map_location=map_location, weights_only=weights_only)
     except pickle.UnpicklingError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise CheckpointUnpicklingError(
@@ -131,11 +141,17 @@ def select_state_dict(checkpoint: Any, prefix: str | None, source: str) -> Order
     ``module.`` is removed from every key; with it, only keys under
     ``prefix`` are kept, with the prefix removed.
     """
-    if not isinstance(checkpoint, dict):
+    # mmengine checks the container only without a prefix (RuntimeError); otherwise
+    # it fails on the container itself: `'state_dict' in tensor` is a RuntimeError,
+    # a list (or a non-dict 'state_dict' entry) has no `.items()`.
+    if not isinstance(checkpoint, dict) and (prefix is None or isinstance(checkpoint, torch.Tensor)):
         raise InitRuntimeError(f"No state_dict found in checkpoint file {source}")
-    state_dict = checkpoint.get("state_dict", checkpoint)
+    state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else checkpoint
     if not isinstance(state_dict, dict):
-        raise InitRuntimeError(f"No state_dict found in checkpoint file {source}")
+        raise InitAttributeError(
+            f"No state_dict found in checkpoint file {source} "
+            f"(it holds a {type(state_dict).__name__}, not a dict of tensors)"
+        )
     if prefix is None:
         metadata = getattr(state_dict, "_metadata", OrderedDict())
         selected = OrderedDict((re.sub(r"^module\.", "", k), v) for k, v in state_dict.items())

@@ -71,7 +71,7 @@ def run_init_weights(module: nn.Module) -> None:
 
 def run_scoped(model: nn.Module, scopes: Mapping[str, Any],
                source_of: CfgSource | None = None) -> None:
-    """Initialize ``model`` as if each module named in ``scopes`` had that ``init_cfg``.
+    r"""Initialize ``model`` as if each module named in ``scopes`` had that ``init_cfg``.
 
     ``scopes[""]`` is the root's. The root and every plain module named in
     ``scopes`` act as ``BaseModule``\ s, so the run chains exactly as

@@ -37,12 +37,16 @@ def bias_init_with_prob(prior_prob: float) -> float:
 
     No validation, as in mmengine: ``p = 0.5`` gives ``-0.0`` (the sign bit is
     kept), ``p = 1.0`` gives ``+inf`` with a ``RuntimeWarning``, ``p = 0.0``
-    raises ``ZeroDivisionError``.
+    raises ``ZeroDivisionError``, ``p`` outside ``[0, 1]`` gives NaN with a
+    ``RuntimeWarning``.
     """
     odds = (1 - prior_prob) / prior_prob
     if odds == 0:
         warnings.warn("divide by zero encountered in log", RuntimeWarning, stacklevel=2)
         return math.inf
+    if odds < 0:  # p outside [0, 1]: numpy's log gives NaN (math.log would raise)
+        warnings.warn("invalid value encountered in log", RuntimeWarning, stacklevel=2)
+        return -math.nan
     return float(-math.log(odds))
 
 

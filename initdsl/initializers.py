@@ -17,12 +17,13 @@ from torch import Tensor, nn
 
 from .errors import (
     InitAssertionError,
+    InitAttributeError,
     InitRuntimeError,
     InitTypeError,
     InitValueError,
     InitZeroDivisionError,
 )
-from .functional import DISTRIBUTIONS, bias_init_with_prob, trunc_normal_
+from .functional import DISTRIBUTIONS, _normal_cdf, bias_init_with_prob, trunc_normal_
 from .registry import WEIGHT_INITIALIZERS
 
 __all__ = [
@@ -57,7 +58,8 @@ NONLINEARITIES = (
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, Real)
+    # torch's fill_/normal_/uniform_ also take 0-dim tensors, and mmengine passes them through.
+    return isinstance(value, Real) or (isinstance(value, Tensor) and value.dim() == 0)
 
 
 def _require_number(owner: str, key: str, value: Any) -> None:
@@ -207,7 +209,7 @@ class NormalInit(BaseInit):
         super().__init__(**kwargs)
         _require_number("Normal", "mean", mean)
         _require_number("Normal", "std", std)
-        if std < 0:
+        if not std >= 0:  # also NaN, which torch rejects the same way
             raise InitRuntimeError(f"Normal argument 'std' must be >= 0, got {std!r}")
         self.mean = mean
         self.std = std
@@ -235,7 +237,11 @@ class TruncNormalInit(BaseInit):
             _require_number("TruncNormal", key, value)
         if std == 0:
             raise InitZeroDivisionError("TruncNormal argument 'std' must be > 0, got 0")
-        if std < 0 or a > b:
+        # Exactly the condition under which trunc_normal_'s one draw,
+        # uniform_(2*lo - 1, 2*hi - 1), fails (a negative std swaps lo and hi).
+        low = 2 * _normal_cdf((a - mean) / std) - 1
+        high = 2 * _normal_cdf((b - mean) / std) - 1
+        if not low <= high:
             raise InitRuntimeError(
                 f"TruncNormal needs std > 0 and a <= b, got std={std!r}, a={a!r}, b={b!r}"
             )
@@ -262,7 +268,7 @@ class UniformInit(BaseInit):
         super().__init__(**kwargs)
         _require_number("Uniform", "a", a)
         _require_number("Uniform", "b", b)
-        if a > b:
+        if not a <= b:  # also NaN, which torch rejects the same way
             raise InitRuntimeError(f"Uniform needs a <= b, got a={a!r}, b={b!r}")
         self.a = a
         self.b = b
@@ -304,8 +310,13 @@ class KaimingInit(_FanBased):
     def _validate(self, a: Any, mode: Any, nonlinearity: Any, distribution: Any) -> None:
         owner = WEIGHT_INITIALIZERS.name_of(type(self))
         _check_choice(owner, "distribution", distribution, DISTRIBUTIONS, InitAssertionError)
-        # torch lower-cases the mode, so 'FAN_IN' is accepted.
-        if not isinstance(mode, str) or mode.lower() not in MODES:
+        # torch lower-cases the mode, so 'FAN_IN' is accepted (and a non-str
+        # mode fails there with AttributeError).
+        if not isinstance(mode, str):
+            raise InitAttributeError(
+                f"{owner} argument 'mode' must be a str, one of {', '.join(MODES)}; got {mode!r}"
+            )
+        if mode.lower() not in MODES:
             raise InitValueError(
                 f"{owner} argument 'mode' must be one of {', '.join(MODES)}; got {mode!r}"
             )
@@ -316,6 +327,12 @@ class KaimingInit(_FanBased):
                     f"{owner} argument 'a' (the leaky_relu negative slope) must be an int "
                     f"or float, got {a!r}"
                 )
+
+    def check_weight(self, weight: Tensor) -> str | None:
+        # torch's kaiming_* return before computing fans for zero-element tensors
+        if 0 in weight.shape:
+            return None
+        return super().check_weight(weight)
 
     def init_weight(self, weight: Tensor) -> None:
         if self.distribution == "uniform":

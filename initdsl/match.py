@@ -47,7 +47,12 @@ def matching(
         return
     if not layers:
         return
-    wanted = frozenset(layers)
+    try:
+        wanted = frozenset(layers)
+    except TypeError:  # mmengine fails the same way (set(layer)) at the first module
+        from .errors import InitTypeError
+
+        raise InitTypeError(f"'layer' entries must be class names (str), got {layers!r}") from None
     for sub_path, sub in post_order(module, path):
         if not wanted.isdisjoint(class_names(type(sub))):
             yield sub_path, sub

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Union
 
@@ -32,6 +33,7 @@ from .errors import (
     InitRuntimeError,
     InitTypeError,
     InitValueError,
+    InitZeroDivisionError,
 )
 from .initializers import BaseInit, PretrainedInit
 from .match import matching
@@ -114,7 +116,9 @@ class Planner:
         root: the module the run started on; paths are relative to it.
         scopes: ``{qualified module name: init_cfg}`` that replace those
             modules' own ``init_cfg``. A plain ``nn.Module`` named here acts
-            as a ``BaseModule`` (this is how a policy's scopes run on models
+            as a ``BaseModule``, and so does every plain module on the path
+            from the root to it; BaseModules on that path keep their own
+            ``init_cfg`` (this is how a policy's scopes run on models
             that are not mmengine-style). ``""`` is the root.
         source_of: maps ``(owner, index, override)`` of a rule to where it
             was written (a policy file position), for provenance.
@@ -127,6 +131,11 @@ class Planner:
                  source_of: CfgSource | None = None) -> None:
         self.root = root
         self.scopes = dict(scopes or {})
+        self._on_scope_paths = {
+            ".".join(parts[:end])
+            for parts in (path.split(".") for path in self.scopes if path)
+            for end in range(1, len(parts) + 1)
+        }
         self._checkpoints: dict[tuple, Any] = {}
         self._source_of = source_of
         self._paths: dict[int, str] | None = None
@@ -161,7 +170,7 @@ class Planner:
              ) -> list[Step]:
         where = _where(owner, index)
         if not isinstance(cfg, dict):
-            raise InitAttributeError(f"each init_cfg entry must be a dict, got {cfg!r}", where=where)
+            raise _not_a_dict("each init_cfg entry", cfg, where)
         cfg = copy.deepcopy(cfg)
         override = cfg.pop("override", None)
         initializer = self._build(cfg, where)
@@ -183,7 +192,7 @@ class Planner:
                   index: int | None, number: int) -> list[Step]:
         where = _where(owner, index, number)
         if not isinstance(entry, dict):
-            raise InitAttributeError(f"override entries must be dicts, got {entry!r}", where=where)
+            raise _not_a_dict("override entries", entry, where)
         entry = copy.deepcopy(entry)
         name = entry.pop("name", None)
         if name is None:
@@ -196,7 +205,9 @@ class Planner:
                 "give a type, or only a name to reuse the parent's initializer",
                 where=where,
             )
-        if not isinstance(name, str) or not hasattr(module, name):
+        if not isinstance(name, str):  # hasattr() raises TypeError in mmengine
+            raise InitTypeError(f"override 'name' must be a str, got {name!r}", where=where)
+        if not hasattr(module, name):
             children = [n for n, _ in module.named_children()]
             close = difflib.get_close_matches(str(name), children, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -224,9 +235,13 @@ class Planner:
             return WEIGHT_INITIALIZERS.build(cfg)
         except InitError as error:
             raise error.located(where) from None
-        except (TypeError, ValueError, KeyError, AssertionError, RuntimeError) as error:
-            # A user's own initializer class raised while being constructed.
-            raise InitTypeError(f"{type(error).__name__}: {error}", where=where) from error
+        except Exception as error:
+            # A user's own initializer class raised while being constructed:
+            # keep the exception class mmengine would let through.
+            for builtin, ours in _USER_ERRORS:
+                if isinstance(error, builtin):
+                    raise ours(f"{type(error).__name__}: {error}", where=where) from error
+            raise
 
     def _origin(self, owner: str, index: int | None, override: int | None) -> Origin:
         source = self._source_of(owner, index, override) if self._source_of else None
@@ -248,7 +263,11 @@ class Planner:
         record = Record(writer=name, args=initializer.args, origin=origin,
                         text=initializer.describe())
         steps: list[Step] = []
-        for sub_path, sub in matching(module, path, layers):
+        try:
+            matched = list(matching(module, path, layers))
+        except InitError as error:
+            raise error.located(str(origin)) from None
+        for sub_path, sub in matched:
             weight = getattr(sub, "weight", None)
             bias = getattr(sub, "bias", None)
             for attr, tensor in (("weight", weight), ("bias", bias)):
@@ -296,12 +315,18 @@ class Planner:
         steps: list[Step] = []
         deferred: list[tuple[int, dict]] = []
         if cfg:
-            if not isinstance(cfg, (dict, list)):
-                raise InitAssertionError(
-                    f"init_cfg of {type(module).__name__} must be a dict or a list of dicts, "
-                    f"got {cfg!r}", where=_where(path, None))
-            cfgs = [cfg] if isinstance(cfg, dict) else cfg
-            indexed = isinstance(cfg, list)
+            if isinstance(cfg, dict):
+                cfgs = [cfg]
+            else:
+                # mmengine iterates any other init_cfg (a tuple of dicts works;
+                # a string fails the per-entry dict check below).
+                try:
+                    cfgs = list(cfg)
+                except TypeError:
+                    raise InitTypeError(
+                        f"init_cfg of {type(module).__name__} must be a dict or a list of "
+                        f"dicts, got {cfg!r}", where=_where(path, None)) from None
+            indexed = not isinstance(cfg, dict)
             for index, entry in enumerate(cfgs):
                 where = _where(path, index if indexed else None)
                 if not isinstance(entry, dict):
@@ -319,11 +344,13 @@ class Planner:
             if isinstance(child, _WRAPPERS) and not hasattr(child, "init_weights"):
                 child = child.module
             child_path = _join(path, name)
-            if child_path in self.scopes and not isinstance(child, BaseModule):
-                # A policy scope makes a plain module act as a BaseModule;
-                # the scope replaces any init_weights method it has.
+            if child_path in self._on_scope_paths and not isinstance(child, BaseModule):
+                # A policy scope makes a plain module act as a BaseModule (the
+                # scope replaces any init_weights method it has), and so do
+                # the plain modules on the way to it, so the chain reaches it.
                 steps.append(self.init_weights(child, child_path))
             elif has_own_init_weights(child):
+                _check_no_arguments(child, child_path)
                 if isinstance(child, BaseModule) and not child.is_init:
                     # Its init_weights is user code, but what it chains into
                     # is ours: check those configurations now, before writing.
@@ -338,6 +365,40 @@ class Planner:
             steps.extend(self._cfg(module, path, entry, path, position))
         return Block(module, path, tuple(steps))
 
+
+
+_USER_ERRORS = (
+    (ZeroDivisionError, InitZeroDivisionError),
+    (KeyError, InitKeyError),
+    (AssertionError, InitAssertionError),
+    (AttributeError, InitAttributeError),
+    (TypeError, InitTypeError),
+    (ValueError, InitValueError),
+    (RuntimeError, InitRuntimeError),
+)
+
+
+def _not_a_dict(what: str, value: Any, where: str) -> InitError:
+    """mmengine calls ``value.pop(key, None)`` on it: TypeError if it has a ``pop``
+    (a list), AttributeError otherwise (a string)."""
+    error = InitTypeError if hasattr(value, "pop") else InitAttributeError
+    return error(f"{what} must be a dict, got {value!r}", where=where)
+
+
+def _check_no_arguments(child: nn.Module, path: str) -> None:
+    """A chained ``init_weights`` is called without arguments; fail before writing if it can't be."""
+    try:
+        signature = inspect.signature(child.init_weights)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind()
+    except TypeError as error:
+        raise InitTypeError(
+            f"{type(child).__name__}.init_weights{signature} is called by its parent with no "
+            f"arguments ({error}); give its parameters defaults",
+            where=f"init_weights of {path!r}",
+        ) from None
 
 
 def has_own_init_weights(module: nn.Module) -> bool:

@@ -226,4 +226,4 @@ def log_report(model: nn.Module, top_class: str) -> None:
     for name, param in model.named_parameters():
         record = LEDGER.get(param)
         text = unwritten if record.writer is None else record.text
-        logger.info("\n%s - %s: \n%s \n", name, param.shape, text)
+        logger.info("\n%s - %s: \n%s \n ", name, param.shape, text)  # mmengine's exact text
