@@ -20,6 +20,7 @@ from .errors import (
     InitValueError,
     InitZeroDivisionError,
     MissingDependencyError,
+    PolicyError,
 )
 from .functional import (
     bias_init_with_prob,
@@ -46,9 +47,32 @@ from .initializers import (
 from .provenance import Origin, Provenance, Record, provenance
 from .registry import WEIGHT_INITIALIZERS, Registry
 
+# The policy language. These names shadow the submodules of the same name
+# (`initdsl.parse` is the function); import from the submodules directly
+# (`from initdsl.format import generate`) for anything else in them.
+from .ast import Policy
+from .check import check
+from .compile import compile
+from .decompile import decompile
+from .diagnostics import Diagnostic
+from .format import format
+from .parse import parse
+from .policy import apply, load
+
 __version__ = "0.1.0"
 
 __all__ = [
+    # the policy language
+    "parse",
+    "load",
+    "check",
+    "compile",
+    "decompile",
+    "format",
+    "apply",
+    "Policy",
+    "Diagnostic",
+    "PolicyError",
     # running an init_cfg
     "initialize",
     "BaseModule",

@@ -17,12 +17,18 @@ class                          raised where mmengine raises
 :class:`CheckpointNotFoundError` ``FileNotFoundError``: checkpoint file missing
 :class:`CheckpointUnpicklingError` ``pickle.UnpicklingError``: unsafe checkpoint
 :class:`MissingDependencyError`  ``ImportError``: e.g. ``safetensors`` not installed
+:class:`PolicyError`           ``ValueError``: a policy file has errors (``.diagnostics``)
 =============================  ====================================================
 """
 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .diagnostics import Diagnostic
 
 __all__ = [
     "InitError",
@@ -36,6 +42,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "CheckpointUnpicklingError",
     "MissingDependencyError",
+    "PolicyError",
 ]
 
 
@@ -110,3 +117,24 @@ class CheckpointUnpicklingError(InitError, pickle.UnpicklingError):
 
 class MissingDependencyError(InitError, ImportError):
     """An optional package needed for the requested feature is not installed."""
+
+
+class PolicyError(InitError, ValueError):
+    """A policy has errors; raised before anything runs.
+
+    ``diagnostics`` lists every error found (syntax and meaning), each with
+    its position; ``str()`` is all of them rendered with source excerpts.
+    """
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], source: str | None = None) -> None:
+        from .diagnostics import render_all
+
+        self.diagnostics = tuple(diagnostics)
+        self.source = source
+        super().__init__(render_all(self.diagnostics, source))
+
+    def located(self, where: str) -> InitError:
+        return self  # diagnostics already carry their positions
+
+    def __reduce__(self):
+        return (PolicyError, (self.diagnostics, self.source))

@@ -1,0 +1,1 @@
+"""The initdsl policy grammar (``initdsl.lark``), shipped as package data."""

@@ -1,0 +1,292 @@
+"""The policy language's syntax tree: one frozen class per construct.
+
+Nodes compare by content: source positions (``span`` and the other
+``*_span`` fields) and layout (``blank_line_before``) are excluded from
+equality, so ``parse(format(policy)) == policy`` holds for any policy.
+Comments are content: each node keeps the comments that belong to it, which
+is how the formatter puts them back.
+
+The tree mirrors the grammar (``grammar/initdsl.lark``)::
+
+    Policy
+      statements: LayerRule | NameRule | LoadRule | Scope
+        LayerRule  layers: Layer*        init: Call
+        NameRule   name: str             target: Call | Load | None
+        LoadRule   load: Load
+        Scope      path: str*            statements, end_comments
+      Call         name: str             args: Arg*
+      Arg          name: str | None      value: Value
+      Load         checkpoint: String    options: Option*
+      Value        Integer | Float | String | Identifier | Boolean | Null
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Union
+
+import attrs
+
+__all__ = [
+    "Span",
+    "Comment",
+    "Integer",
+    "Float",
+    "String",
+    "Identifier",
+    "Boolean",
+    "Null",
+    "Value",
+    "Arg",
+    "Call",
+    "Layer",
+    "Option",
+    "Load",
+    "LayerRule",
+    "NameRule",
+    "LoadRule",
+    "Scope",
+    "Statement",
+    "Policy",
+    "KEYWORDS",
+    "RESERVED_WORDS",
+    "is_bare_word",
+    "value_of",
+]
+
+#: Words the grammar treats as keywords wherever they may appear.
+KEYWORDS = frozenset({"name", "load", "scope", "true", "false", "none"})
+
+#: Words kept free for future statements (a policy seed, parameter rules,
+#: bindings); a class called like one must be quoted.
+RESERVED_WORDS = frozenset({"seed", "param", "let"})
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_DIGITS = re.compile(r"[0-9]+\Z")
+
+
+def is_bare_word(text: str, *, digits: bool = False) -> bool:
+    """Whether ``text`` can be written without quotes (an identifier, not a keyword).
+
+    With ``digits=True`` a run of digits also counts (child names such as
+    ``0`` in ``name 0``).
+    """
+    if digits and _DIGITS.match(text):
+        return True
+    return bool(_IDENTIFIER.match(text)) and text not in KEYWORDS and text not in RESERVED_WORDS
+
+
+def _span_field() -> Any:
+    return attrs.field(default=None, eq=False, repr=False)
+
+
+def _nodes() -> Any:
+    return attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class Span:
+    """Where a node was written: 1-based line and column, end exclusive.
+
+    ``str(span)`` is ``file:line:col``, the form diagnostics and provenance
+    use.
+    """
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@attrs.frozen
+class Comment:
+    """A ``# ...`` comment; ``text`` includes the ``#``."""
+
+    text: str
+    span: Span | None = _span_field()
+    blank_line_before: bool = attrs.field(default=False, eq=False, repr=False)
+
+
+# -- values --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Integer:
+    """An integer literal (negative when written with ``-``)."""
+
+    value: int
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class Float:
+    """A floating-point literal (``0.02``, ``1e-5``, ``-0.5``)."""
+
+    value: float
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class String:
+    """A double-quoted string literal (JSON escapes)."""
+
+    value: str
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class Identifier:
+    """A bare word in value position; it means the string ``name`` (``mode=fan_out``)."""
+
+    name: str
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class Boolean:
+    """``true`` or ``false``."""
+
+    value: bool
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class Null:
+    """``none`` (Python's ``None``)."""
+
+    span: Span | None = _span_field()
+
+
+Value = Union[Integer, Float, String, Identifier, Boolean, Null]
+
+
+# -- initializer calls and loads -------------------------------------------------------
+
+
+@attrs.frozen
+class Arg:
+    """One argument of a call: positional when ``name`` is ``None``."""
+
+    name: str | None
+    value: Value
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class Call:
+    """An initializer with arguments: ``kaiming(mode=fan_out)``; no args means defaults."""
+
+    name: str
+    args: tuple[Arg, ...] = _nodes()
+    span: Span | None = _span_field()
+    name_span: Span | None = _span_field()
+
+
+@attrs.frozen
+class Option:
+    """One ``word value`` option of a load (``prefix "backbone."``)."""
+
+    name: str
+    value: Value
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class Load:
+    """``load "path" option*``: a Pretrained checkpoint."""
+
+    checkpoint: String
+    options: tuple[Option, ...] = _nodes()
+    span: Span | None = _span_field()
+
+
+# -- statements ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class Layer:
+    """One class name on the left of a layer rule."""
+
+    name: str
+    span: Span | None = _span_field()
+
+
+@attrs.frozen
+class LayerRule:
+    """``Conv2d, Linear -> call``; ``layers == ()`` is written ``[]``."""
+
+    layers: tuple[Layer, ...] = attrs.field(converter=tuple)
+    init: Call = attrs.field()
+    comments: tuple[Comment, ...] = _nodes()
+    trailing_comment: Comment | None = None
+    span: Span | None = _span_field()
+    blank_line_before: bool = attrs.field(default=False, eq=False, repr=False)
+
+
+@attrs.frozen
+class NameRule:
+    """``name child -> call | load``, or ``name child`` alone (reuse the parent's initializer)."""
+
+    name: str
+    target: Call | Load | None = None
+    comments: tuple[Comment, ...] = _nodes()
+    trailing_comment: Comment | None = None
+    span: Span | None = _span_field()
+    name_span: Span | None = _span_field()
+    blank_line_before: bool = attrs.field(default=False, eq=False, repr=False)
+
+
+@attrs.frozen
+class LoadRule:
+    """A load as a statement."""
+
+    load: Load
+    comments: tuple[Comment, ...] = _nodes()
+    trailing_comment: Comment | None = None
+    span: Span | None = _span_field()
+    blank_line_before: bool = attrs.field(default=False, eq=False, repr=False)
+
+
+@attrs.frozen
+class Scope:
+    """``scope a.b { ... }``: the statements are the init_cfg of submodule ``a.b``.
+
+    ``open_comment`` is a comment on the ``{`` line, ``end_comments`` the
+    comments after the last statement, ``trailing_comment`` one after ``}``.
+    """
+
+    path: tuple[str, ...] = attrs.field(converter=tuple)
+    statements: tuple[Statement, ...] = _nodes()
+    comments: tuple[Comment, ...] = _nodes()
+    open_comment: Comment | None = None
+    end_comments: tuple[Comment, ...] = _nodes()
+    trailing_comment: Comment | None = None
+    span: Span | None = _span_field()
+    path_span: Span | None = _span_field()
+    blank_line_before: bool = attrs.field(default=False, eq=False, repr=False)
+
+
+Statement = Union[LayerRule, NameRule, LoadRule, Scope]
+
+
+@attrs.frozen
+class Policy:
+    """A whole policy file. ``source`` is the text it was parsed from, if any."""
+
+    statements: tuple[Statement, ...] = _nodes()
+    end_comments: tuple[Comment, ...] = _nodes()
+    span: Span | None = _span_field()
+    source: str | None = attrs.field(default=None, eq=False, repr=False)
+
+
+def value_of(node: Value) -> Any:
+    """The Python value a value node stands for (an identifier is its name as a string)."""
+    if isinstance(node, Identifier):
+        return node.name
+    if isinstance(node, Null):
+        return None
+    return node.value

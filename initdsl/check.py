@@ -1,0 +1,385 @@
+"""Check a policy's meaning before anything runs, with a position for every finding.
+
+What is checked here is what the text alone decides: initializer names,
+argument names and counts, load options, and whether each ``name`` rule has
+something to attach to. Argument *values* are checked by constructing the
+initializer exactly as a run would (``WEIGHT_INITIALIZERS.build``); its
+error message becomes the diagnostic, placed on the offending argument. The
+rules themselves live in the initializer classes, not here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from .ast import (
+    RESERVED_WORDS,
+    Arg,
+    Call,
+    Layer,
+    LayerRule,
+    Load,
+    LoadRule,
+    NameRule,
+    Policy,
+    Scope,
+    Span,
+    Statement,
+    value_of,
+)
+from .diagnostics import Diagnostic
+from .errors import InitError
+from .registry import WEIGHT_INITIALIZERS, Registry, accepted_arguments
+
+__all__ = [
+    "check",
+    "snake_case",
+    "Initializers",
+    "RESERVED_ARGUMENTS",
+    "PRETRAINED",
+]
+
+#: Keys of an init_cfg that the language writes itself, never as arguments.
+RESERVED_ARGUMENTS = ("layer", "override", "type")
+
+#: The registry name loads compile to.
+PRETRAINED = "Pretrained"
+
+_ACCEPTED: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def snake_case(name: str) -> str:
+    """The policy spelling of a registry name: ``TruncNormal`` → ``trunc_normal``.
+
+    A word boundary is an upper-case letter after a lower-case letter or
+    digit (``Caffe2Xavier`` → ``caffe2_xavier``), or the last capital of an
+    acronym (``HTTPInit`` → ``http_init``).
+    """
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    text = re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "_", text)
+    return text.lower()
+
+
+@attrs.frozen
+class Initializers:
+    """The initializers a policy can name: snake_case word → registry names.
+
+    Built from the registry when a policy is checked or compiled, so
+    initializers registered by the user are available under their
+    snake_case names too.
+    """
+
+    registry: Registry
+    words: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, registry: Registry | None = None) -> Initializers:
+        registry = WEIGHT_INITIALIZERS if registry is None else registry
+        words: dict[str, list[str]] = {}
+        for name in registry:
+            words.setdefault(snake_case(name), []).append(name)
+        return cls(registry, {word: tuple(names) for word, names in words.items()})
+
+    def name_of(self, word: str) -> str | None:
+        """The registry name ``word`` spells, if it spells exactly one."""
+        names = self.words.get(word, ())
+        return names[0] if len(names) == 1 else None
+
+    def cls_of(self, word: str) -> Any:
+        name = self.name_of(word)
+        return None if name is None else self.registry.get(name)
+
+    @staticmethod
+    def accepted(cls: Any) -> dict[str, Any]:
+        """``accepted_arguments(cls)``, read once per class (signatures are slow to read)."""
+        try:
+            known = _ACCEPTED.get(cls)
+        except TypeError:  # not weakly referenceable: read it every time
+            return accepted_arguments(cls)
+        if known is None:
+            known = _ACCEPTED[cls] = accepted_arguments(cls)
+        return known
+
+    def positional(self, cls: Any) -> list[str]:
+        """The parameters positional arguments fill, in order."""
+        return [k for k in self.accepted(cls) if k not in RESERVED_ARGUMENTS]
+
+    def bind(self, call: Call) -> dict[str, Any]:
+        """``call``'s arguments by parameter name, as Python values (call must be valid)."""
+        order = self.positional(self.cls_of(call.name))
+        bound: dict[str, Any] = {}
+        position = 0
+        for arg in call.args:
+            if arg.name is None:
+                bound[order[position]] = value_of(arg.value)
+                position += 1
+            else:
+                bound[arg.name] = value_of(arg.value)
+        return bound
+
+
+def check(policy: Policy, registry: Registry | None = None) -> list[Diagnostic]:
+    """Every error in ``policy`` that can be found without a model, in source order.
+
+    ``registry`` defaults to :data:`~initdsl.WEIGHT_INITIALIZERS`.
+    """
+    checker = _Checker(Initializers.of(registry), policy.source, policy.span)
+    checker.block(policy.statements)
+    return sorted(checker.diagnostics, key=_position)
+
+
+def _position(diagnostic: Diagnostic) -> tuple[int, int]:
+    span = diagnostic.span
+    return (span.line, span.column) if span is not None else (0, 0)
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def _blamed(message: str, keys: Iterable[str]) -> str | None:
+    """The one argument an initializer's error message is about, if it names one."""
+    keys = list(keys)
+    named = re.findall(r"argument '(\w+)'", message)
+    named = [k for k in named if k in keys] or [k for k in re.findall(r"'(\w+)'", message)
+                                                if k in keys]
+    return named[0] if len(set(named)) == 1 else None
+
+
+class _Checker:
+    def __init__(self, initializers: Initializers, source: str | None, span: Span | None
+                 ) -> None:
+        self.initializers = initializers
+        self.source = source
+        self.span = span
+        self.diagnostics: list[Diagnostic] = []
+
+    def report(self, code: str, message: str, span: Span | None) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span or self.span))
+
+    # -- structure --------------------------------------------------------------------
+
+    def block(self, statements: Iterable[Statement]) -> None:
+        parent: LayerRule | LoadRule | None = None
+        for statement in statements:
+            if isinstance(statement, LayerRule):
+                self.layer_rule(statement)
+                parent = statement
+            elif isinstance(statement, LoadRule):
+                self.load(statement.load)
+                parent = statement
+            elif isinstance(statement, NameRule):
+                self.name_rule(statement, parent)
+            elif isinstance(statement, Scope):
+                self.scope(statement)
+                parent = None
+
+    def scope(self, scope: Scope) -> None:
+        for segment in scope.path:
+            if not segment or "." in segment:
+                self.report("E150", f"invalid module name {segment!r} in a scope path: names "
+                            "are non-empty and hold no `.` (write `a.b` for nested modules)",
+                            scope.path_span)
+                break
+        self.block(scope.statements)
+
+    def layer_rule(self, rule: LayerRule) -> None:
+        for layer in rule.layers:
+            self.layer(layer)
+        names = [layer.name for layer in rule.layers]
+        layer_value: Any = names[0] if len(names) == 1 else names
+        self.call(rule.init, {"layer": layer_value} if names else {})
+
+    def layer(self, layer: Layer) -> None:
+        if layer.name in RESERVED_WORDS and not self._quoted(layer.span):
+            self.report("E160", f"`{layer.name}` is reserved for a future statement; a class "
+                        f"called `{layer.name}` must be quoted: \"{layer.name}\"", layer.span)
+
+    def _quoted(self, span: Span | None) -> bool:
+        if self.source is None or span is None:
+            return True
+        line = self.source.split("\n")[span.line - 1]
+        return line[span.column - 1:span.column] == '"'
+
+    def name_rule(self, rule: NameRule, parent: LayerRule | LoadRule | None) -> None:
+        if not rule.name or "." in rule.name:
+            self.report("E142", f"invalid child name {rule.name!r}: a name rule names a direct "
+                        "child (no dotted paths; use a scope for deeper modules)",
+                        rule.name_span)
+        if rule.target is None:
+            if parent is None:
+                self.report("E140", f"`name {rule.name}` has no rule to inherit an initializer "
+                            f"from; give it one (`name {rule.name} -> kaiming`) or put it right "
+                            "after a layer rule or load", rule.name_span)
+        elif isinstance(rule.target, Load):
+            if parent is None:
+                self.report("E141", f"`name {rule.name} -> load ...` has no rule to attach to; "
+                            "put it right after a layer rule or load, or load into the "
+                            f"submodule with `scope {rule.name} {{ load ... }}`", rule.span)
+            self.load(rule.target)
+        else:
+            self.call(rule.target, {})
+
+    # -- initializer calls -------------------------------------------------------------
+
+    def call(self, call: Call, extra: dict[str, Any]) -> None:
+        cls = self.resolve(call)
+        if cls is None:
+            return
+        accepted = self.initializers.accepted(cls)
+        order = self.initializers.positional(cls)
+        word = call.name
+        values: dict[str, Any] = {}
+        nodes: dict[str, Arg] = {}
+        seen_keyword = False
+        position = 0
+        for arg in call.args:
+            if arg.name is None:
+                if seen_keyword:
+                    self.report("E113", "positional argument after keyword arguments",
+                                arg.span)
+                    continue
+                if position >= len(order):
+                    takes = (f"takes at most {len(order)} ({', '.join(order)})" if order
+                             else "takes no positional arguments")
+                    self.report("E114", f"too many positional arguments: `{word}` {takes}",
+                                arg.span)
+                    position += 1
+                    continue
+                key = order[position]
+                position += 1
+            else:
+                seen_keyword = True
+                key = arg.name
+                if key in RESERVED_ARGUMENTS:
+                    self.report("E111", f"`{key}` cannot be an argument: "
+                                + _RESERVED_HINT[key], arg.span)
+                    continue
+                if accepted and key not in accepted:
+                    allowed = [k for k in accepted if k not in RESERVED_ARGUMENTS]
+                    self.report("E110", f"unknown argument `{key}` for `{word}`"
+                                f"{_suggest(key, allowed)} (accepted: {', '.join(allowed)})",
+                                arg.span)
+                    continue
+            if key in nodes:
+                self.report("E112", f"argument `{key}` is given more than once", arg.span)
+                continue
+            values[key] = value_of(arg.value)
+            nodes[key] = arg
+        missing = [k for k, p in accepted.items()
+                   if p.default is p.empty and k not in values and k not in RESERVED_ARGUMENTS]
+        for key in missing:
+            index = order.index(key) if key in order else None
+            how = f" (the {_ordinal(index)} positional argument)" if index is not None else ""
+            self.report("E115", f"`{word}` is missing the required argument `{key}`{how}",
+                        call.name_span or call.span)
+        if missing:
+            return
+        name = self.initializers.name_of(word)
+        self.validate(cls, {"type": name, **extra, **values}, nodes, call.span, "E120", "E121",
+                      "E122")
+
+    def resolve(self, call: Call) -> Any:
+        word = call.name
+        names = self.initializers.words.get(word, ())
+        if len(names) > 1:
+            self.report("E102", f"`{word}` is ambiguous: it spells the registered initializers "
+                        f"{', '.join(repr(n) for n in names)}; register them under names that "
+                        "differ in more than case and underscores", call.name_span)
+            return None
+        if not names:
+            words = sorted(self.initializers.words)
+            hint = _suggest(word, words)
+            if not hint:
+                guess = snake_case(word).removesuffix("_init")
+                hint = f"; did you mean `{guess}`?" if guess in self.initializers.words else ""
+            self.report("E101", f"unknown initializer `{word}`{hint} (known: "
+                        f"{', '.join(w for w in words if w != snake_case(PRETRAINED))})",
+                        call.name_span)
+            return None
+        if names[0] == PRETRAINED:
+            self.report("E103", f"`{word}` is not a layer initializer; load checkpoints with "
+                        '`load "path"`', call.name_span)
+            return None
+        return self.initializers.registry.get(names[0])
+
+    def validate(self, cls: Any, cfg: dict[str, Any], nodes: Mapping[str, Arg | Any],
+                 fallback: Span | None, type_code: str, choice_code: str, value_code: str
+                 ) -> None:
+        """Build ``cfg`` as a run would; report each failure on the argument it names.
+
+        After a failure on an argument that has a default, the argument is
+        dropped and the build retried, so every bad value is reported.
+        """
+        cfg = dict(cfg)
+        accepted = self.initializers.accepted(cls)
+        for _ in range(len(nodes) + 1):
+            try:
+                self.initializers.registry.build(cfg)
+                return
+            except Exception as error:  # noqa: BLE001 - a user initializer may raise anything
+                message = error.message if isinstance(error, InitError) else (
+                    f"{type(error).__name__}: {error}")
+                key = _blamed(message, [k for k in nodes if k in cfg])
+                node = nodes.get(key) if key is not None else None
+                span = getattr(getattr(node, "value", None), "span", None) or fallback
+                choices = getattr(cls, "choices", None) or {}
+                if isinstance(error, TypeError):
+                    code = type_code
+                elif key is not None and key in choices and cfg[key] not in choices[key]:
+                    code = choice_code
+                    if isinstance(cfg[key], str):
+                        message += _suggest(cfg[key], choices[key])
+                else:
+                    code = value_code
+                self.report(code, message, span)
+                param = accepted.get(key) if key is not None else None
+                if param is None or param.default is param.empty:
+                    return
+                del cfg[key]
+
+    # -- loads -------------------------------------------------------------------------
+
+    def load(self, load: Load) -> None:
+        cls = self.initializers.registry.get(PRETRAINED)
+        if cls is None:
+            return
+        accepted = [k for k in self.initializers.accepted(cls) if k != "checkpoint"]
+        values: dict[str, Any] = {}
+        nodes: dict[str, Any] = {}
+        for option in load.options:
+            if option.name == "checkpoint":
+                self.report("E131", "the checkpoint is already given right after `load`",
+                            option.span)
+                continue
+            if accepted and option.name not in accepted:
+                self.report("E130", f"unknown load option `{option.name}`"
+                            f"{_suggest(option.name, accepted)} (options: {', '.join(accepted)})",
+                            option.span)
+                continue
+            if option.name in values:
+                self.report("E131", f"load option `{option.name}` is given more than once",
+                            option.span)
+                continue
+            values[option.name] = value_of(option.value)
+            nodes[option.name] = option
+        cfg = {"type": PRETRAINED, "checkpoint": load.checkpoint.value, **values}
+        self.validate(cls, cfg, nodes, load.span, "E132", "E132", "E132")
+
+
+_RESERVED_HINT = {
+    "layer": "the classes a rule matches go left of `->` (`Conv2d, Linear -> ...`)",
+    "override": "write overrides as `name child -> ...` rules after the rule",
+    "type": "the initializer is the name being called",
+}
+
+
+def _ordinal(index: int) -> str:
+    return {0: "first", 1: "second", 2: "third", 3: "fourth"}.get(index, f"#{index + 1}")

@@ -1,0 +1,197 @@
+"""Syntax tree → mmengine ``init_cfg``.
+
+A policy without scopes compiles to a plain list of cfg dicts, valid input
+for ``initdsl.initialize`` and ``mmengine.model.initialize`` alike. A policy
+with scopes compiles to ``{module path: [cfgs]}``, ``""`` being the root,
+which is what :func:`initdsl.engine.run_scoped` runs.
+
+How statements become cfgs (per block, in order):
+
+* a layer rule → ``dict(type=..., layer=..., **args)``; ``layer`` is a
+  string for one class, a list for several, and absent for ``[]``;
+* a load → ``dict(type='Pretrained', checkpoint=..., **options)``;
+* name rules right after a layer rule or load (consecutive ones, with
+  nothing else between) → that cfg's ``override``: one entry is a dict,
+  several a list; ``name x`` alone is the name-only entry ``dict(name='x')``;
+* a name rule with nothing to attach to → a cfg carrying only that
+  override: ``name x -> xavier(gain=2)`` → ``dict(type='Xavier', gain=2,
+  override=dict(name='x'))``;
+* ``scope a.b { ... }`` → the block's cfgs under ``"a.b"``. Every module on
+  the path is named (``"a"`` gets ``[]`` if it has no rules of its own), so
+  the init chain reaches ``a.b`` through ``a`` even when ``a`` is a plain
+  ``nn.Module``. Scopes with the same path add to one list, in text order.
+
+Each compiled cfg is mapped back to the rule that wrote it (for provenance):
+``(scope path, index, override index or None) → Span``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from .ast import (
+    Call,
+    LayerRule,
+    Load,
+    LoadRule,
+    NameRule,
+    Policy,
+    Scope,
+    Span,
+    Statement,
+    value_of,
+)
+from .check import PRETRAINED, Initializers, check
+from .errors import PolicyError
+from .parse import parse_recovering
+from .registry import Registry
+
+__all__ = ["compile", "compile_policy", "compile_checked", "checked", "Compiled"]
+
+Key = tuple[str, int, "int | None"]
+
+
+@attrs.frozen
+class Compiled:
+    """A compiled policy: the init_cfg of every named module, and where each cfg came from.
+
+    ``scopes`` always has the root ``""``; ``scoped`` tells whether the
+    policy had ``scope`` blocks (and so compiles to the dict form).
+    """
+
+    scopes: dict[str, list[dict[str, Any]]]
+    sources: dict[Key, Span | None]
+    scoped: bool
+
+    @property
+    def init_cfg(self) -> list[dict[str, Any]] | dict[str, list[dict[str, Any]]]:
+        """The list (root-only policy) or the ``{path: [cfgs]}`` dict, freshly copied."""
+        if self.scoped:
+            return copy.deepcopy(self.scopes)
+        return copy.deepcopy(self.scopes[""])
+
+    def source_of(self, owner: str, index: int | None, override: int | None) -> Span | None:
+        """The span of the rule behind cfg ``index`` (and ``override``) of module ``owner``."""
+        if index is None:
+            index = 0
+        return self.sources.get((owner, index, override))
+
+
+def compile(policy_or_text: Policy | str, filename: str | None = None, *,  # noqa: A001
+            registry: Registry | None = None
+            ) -> list[dict[str, Any]] | dict[str, list[dict[str, Any]]]:
+    """Compile a policy (text or parsed) to an mmengine ``init_cfg``.
+
+    Returns a list of cfg dicts for a policy without scopes, else a dict
+    ``{module path: [cfgs]}`` with ``""`` for the root. Raises
+    :class:`~initdsl.PolicyError` with every syntax and semantic error.
+    """
+    return compile_policy(policy_or_text, filename, registry=registry).init_cfg
+
+
+def compile_policy(policy_or_text: Policy | str, filename: str | None = None, *,
+                   registry: Registry | None = None) -> Compiled:
+    """Check and compile, keeping the cfg → source span table."""
+    return compile_checked(checked(policy_or_text, filename, registry=registry), registry)
+
+
+def compile_checked(policy: Policy, registry: Registry | None = None) -> Compiled:
+    """Compile a policy that :func:`~initdsl.check.check` found no errors in."""
+    compiler = _Compiler(Initializers.of(registry))
+    compiler.scopes[""] = []
+    compiler.block("", policy.statements)
+    scoped = any(isinstance(s, Scope) for s in _walk(policy.statements))
+    return Compiled(compiler.scopes, compiler.sources, scoped)
+
+
+def checked(policy_or_text: Policy | str, filename: str | None = None, *,
+            registry: Registry | None = None) -> Policy:
+    """The parsed policy, or :class:`~initdsl.PolicyError` with all syntax and semantic errors."""
+    if isinstance(policy_or_text, str):
+        policy, diagnostics = parse_recovering(policy_or_text, filename)
+    else:
+        policy, diagnostics = policy_or_text, []
+    diagnostics = diagnostics + check(policy, registry)
+    if diagnostics:
+        diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
+        raise PolicyError(diagnostics, policy.source)
+    return policy
+
+
+def _walk(statements: Iterable[Statement]) -> Iterable[Statement]:
+    for statement in statements:
+        yield statement
+        if isinstance(statement, Scope):
+            yield from _walk(statement.statements)
+
+
+class _Compiler:
+    def __init__(self, initializers: Initializers) -> None:
+        self.initializers = initializers
+        self.scopes: dict[str, list[dict[str, Any]]] = {}
+        self.sources: dict[Key, Span | None] = {}
+
+    def block(self, path: str, statements: Iterable[Statement]) -> None:
+        cfgs = self.scopes[path]
+        overrides: dict[int, list[dict[str, Any]]] = {}
+        parent: int | None = None
+        for statement in statements:
+            if isinstance(statement, LayerRule):
+                cfg = {"type": self.type_of(statement.init)}
+                layers = [layer.name for layer in statement.layers]
+                if layers:
+                    cfg["layer"] = layers[0] if len(layers) == 1 else layers
+                cfg.update(self.initializers.bind(statement.init))
+                parent = self.add(path, cfg, statement.span)
+            elif isinstance(statement, LoadRule):
+                parent = self.add(path, self.load(statement.load), statement.span)
+            elif isinstance(statement, NameRule):
+                if parent is None:
+                    # Nothing to attach to: a cfg that matches nothing and
+                    # carries this rule as a name-only override.
+                    index = self.add(path, self.target(statement.target), statement.span)
+                    overrides[index] = [{"name": statement.name}]
+                    self.sources[(path, index, 0)] = statement.span
+                else:
+                    own = overrides.setdefault(parent, [])
+                    self.sources[(path, parent, len(own))] = statement.span
+                    own.append({"name": statement.name, **self.target(statement.target)})
+            elif isinstance(statement, Scope):
+                parent = None
+                inner = ".".join(filter(None, (path, *map(str, statement.path))))
+                self.scopes.setdefault(inner, [])
+                self.block(inner, statement.statements)
+        for index, entries in overrides.items():
+            cfgs[index]["override"] = entries[0] if len(entries) == 1 else entries
+
+    def add(self, path: str, cfg: dict[str, Any], span: Span | None) -> int:
+        cfgs = self.scopes[path]
+        cfgs.append(cfg)
+        self.sources[(path, len(cfgs) - 1, None)] = span
+        return len(cfgs) - 1
+
+    def type_of(self, target: Call | Load | None) -> str:
+        if isinstance(target, Load):
+            return PRETRAINED
+        assert target is not None  # the checker rejects name-only rules without a parent
+        name = self.initializers.name_of(target.name)
+        assert name is not None  # the checker rejects unknown names
+        return name
+
+    def target(self, target: Call | Load | None) -> dict[str, Any]:
+        if target is None:
+            return {}
+        if isinstance(target, Load):
+            return self.load(target)
+        return {"type": self.type_of(target), **self.initializers.bind(target)}
+
+    @staticmethod
+    def load(load: Load) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"type": PRETRAINED, "checkpoint": load.checkpoint.value}
+        for option in load.options:
+            cfg[option.name] = value_of(option.value)
+        return cfg

@@ -1,0 +1,222 @@
+"""Syntax tree → canonical text: the formatter and generator.
+
+Every node can be printed back (:func:`generate`), sqlglot-style, and
+:func:`format` is ``generate(parse(text))``. The canonical layout:
+
+* one statement per line (``;`` becomes a new line), scopes indented by four
+  spaces, ``scope a {}`` for an empty scope;
+* single spaces around ``->`` and after commas, no spaces inside
+  parentheses or around ``=``; a call without arguments has no parentheses;
+* numbers in Python's shortest round-trip spelling (``1e-05``), strings in
+  double quotes, names quoted only when they must be;
+* comments kept where they were (leading, trailing after two spaces, or at
+  the end of a block); runs of blank lines collapse to one, and blank lines
+  at the start of a block are dropped.
+
+Formatting is idempotent and preserves meaning: ``parse(format(t)) ==
+parse(t)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from .ast import (
+    KEYWORDS,
+    Arg,
+    Boolean,
+    Call,
+    Comment,
+    Float,
+    Identifier,
+    Integer,
+    Layer,
+    LayerRule,
+    Load,
+    LoadRule,
+    NameRule,
+    Null,
+    Option,
+    Policy,
+    Scope,
+    Statement,
+    String,
+    is_bare_word,
+)
+from .parse import parse
+
+__all__ = ["format", "generate"]
+
+INDENT = "    "
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def format(source: str | Policy, filename: str | None = None) -> str:  # noqa: A001
+    """The canonical text of a policy (given as text or as a parsed :class:`~initdsl.ast.Policy`).
+
+    Raises :class:`~initdsl.PolicyError` if ``source`` is text with syntax
+    errors.
+    """
+    policy = parse(source, filename) if isinstance(source, str) else source
+    return generate(policy)
+
+
+def generate(node: object) -> str:
+    """The text of any syntax-tree node (a whole policy ends with a new line)."""
+    if isinstance(node, Policy):
+        lines = _block(node.statements, node.end_comments, 0)
+        return "".join(line + "\n" for line in lines)
+    if isinstance(node, (LayerRule, NameRule, LoadRule, Scope)):
+        return "\n".join(_statement(node, 0))
+    generator = _INLINE.get(type(node))
+    if generator is None:
+        raise TypeError(f"not a policy syntax node: {node!r}")
+    return generator(node)
+
+
+# -- inline nodes ------------------------------------------------------------------------
+
+
+def _quoted(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _word(text: str, *, digits: bool = False) -> str:
+    return text if is_bare_word(text, digits=digits) else _quoted(text)
+
+
+def _identifier(text: str, what: str) -> str:
+    if not _IDENTIFIER.match(text) or text in KEYWORDS:
+        raise ValueError(f"{what} {text!r} cannot be written in a policy: it must be an "
+                         "identifier and not a keyword")
+    return text
+
+
+def _integer(node: Integer) -> str:
+    return str(node.value)
+
+
+def _float(node: Float) -> str:
+    if not math.isfinite(node.value):
+        raise ValueError(f"{node.value!r} cannot be written in a policy (only finite numbers)")
+    return repr(float(node.value))
+
+
+def _string(node: String) -> str:
+    return _quoted(node.value)
+
+
+def _identifier_value(node: Identifier) -> str:
+    if _IDENTIFIER.match(node.name) and node.name not in KEYWORDS:
+        return node.name
+    return _quoted(node.name)
+
+
+def _boolean(node: Boolean) -> str:
+    return "true" if node.value else "false"
+
+
+def _null(node: Null) -> str:
+    return "none"
+
+
+def _arg(node: Arg) -> str:
+    value = generate(node.value)
+    if node.name is None:
+        return value
+    return f"{_identifier(node.name, 'argument name')}={value}"
+
+
+def _call(node: Call) -> str:
+    name = _identifier(node.name, "initializer name")
+    if not node.args:
+        return name
+    return f"{name}({', '.join(_arg(arg) for arg in node.args)})"
+
+
+def _option(node: Option) -> str:
+    return f"{_identifier(node.name, 'load option')} {generate(node.value)}"
+
+
+def _load(node: Load) -> str:
+    return " ".join(["load", _quoted(node.checkpoint.value), *(_option(o) for o in node.options)])
+
+
+def _layer(node: Layer) -> str:
+    return _word(node.name)
+
+
+def _comment(node: Comment) -> str:
+    return node.text
+
+
+_INLINE = {
+    Integer: _integer,
+    Float: _float,
+    String: _string,
+    Identifier: _identifier_value,
+    Boolean: _boolean,
+    Null: _null,
+    Arg: _arg,
+    Call: _call,
+    Option: _option,
+    Load: _load,
+    Layer: _layer,
+    Comment: _comment,
+}
+
+
+# -- statements and blocks ----------------------------------------------------------------
+
+
+def _with_trailing(text: str, comment: Comment | None) -> str:
+    return f"{text}  {comment.text}" if comment is not None else text
+
+
+def _head(node: Statement) -> str:
+    if isinstance(node, LayerRule):
+        layers = ", ".join(_layer(layer) for layer in node.layers) if node.layers else "[]"
+        return f"{layers} -> {_call(node.init)}"
+    if isinstance(node, NameRule):
+        text = f"name {_word(node.name, digits=True)}"
+        if node.target is not None:
+            text += f" -> {generate(node.target)}"
+        return text
+    if isinstance(node, LoadRule):
+        return _load(node.load)
+    raise TypeError(f"not a statement: {node!r}")
+
+
+def _statement(node: Statement, depth: int) -> list[str]:
+    indent = INDENT * depth
+    if not isinstance(node, Scope):
+        return [indent + _with_trailing(_head(node), node.trailing_comment)]
+    path = ".".join(_word(segment, digits=True) for segment in node.path)
+    if not node.statements and not node.end_comments and node.open_comment is None:
+        return [indent + _with_trailing(f"scope {path} {{}}", node.trailing_comment)]
+    lines = [indent + _with_trailing(f"scope {path} {{", node.open_comment)]
+    lines += _block(node.statements, node.end_comments, depth + 1)
+    lines.append(indent + _with_trailing("}", node.trailing_comment))
+    return lines
+
+
+def _block(statements: tuple[Statement, ...], end_comments: tuple[Comment, ...], depth: int
+           ) -> list[str]:
+    indent = INDENT * depth
+    lines: list[str] = []
+
+    def emit(blank_line_before: bool, text: list[str]) -> None:
+        if blank_line_before and lines:
+            lines.append("")
+        lines.extend(text)
+
+    for statement in statements:
+        for comment in statement.comments:
+            emit(comment.blank_line_before, [indent + comment.text])
+        emit(statement.blank_line_before, _statement(statement, depth))
+    for comment in end_comments:
+        emit(comment.blank_line_before, [indent + comment.text])
+    return lines

@@ -1,0 +1,1 @@
+"""Tests of the policy language: grammar, parser, checker, compiler, decompiler, formatter."""
