@@ -8,7 +8,7 @@ its named child, whatever the class ("whole-module mode").
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 
 from torch import nn
@@ -29,21 +29,35 @@ def post_order(module: nn.Module, path: str = "") -> Iterator[tuple[str, nn.Modu
     module itself last. A module registered under two parents is visited
     once per parent, as ``apply`` does.
     """
-    for name, child in module.named_children():
-        yield from post_order(child, f"{path}.{name}" if path else name)
-    yield path, module
+    # An explicit stack: nested generators would cost O(depth) per module.
+    stack = [(path, module, iter(module.named_children()))]
+    while stack:
+        here, current, children = stack[-1]
+        for name, child in children:
+            child_path = f"{here}.{name}" if here else name
+            stack.append((child_path, child, iter(child.named_children())))
+            break
+        else:
+            stack.pop()
+            yield here, current
 
 
 def matching(
-    module: nn.Module, path: str, layers: Sequence[str] | None
+    module: nn.Module,
+    path: str,
+    layers: Sequence[str] | None,
+    walk: Iterable[tuple[str, nn.Module]] | None = None,
 ) -> Iterator[tuple[str, nn.Module]]:
     """The modules under ``module`` a rule writes, in write order.
 
     ``layers=None`` means whole-module mode (an override): every module.
-    An empty ``layers`` list matches nothing.
+    An empty ``layers`` list matches nothing. ``walk`` is ``post_order(module,
+    path)`` when the caller already has it.
     """
+    if walk is None:
+        walk = post_order(module, path)
     if layers is None:
-        yield from post_order(module, path)
+        yield from walk
         return
     if not layers:
         return
@@ -53,6 +67,6 @@ def matching(
         from .errors import InitTypeError
 
         raise InitTypeError(f"'layer' entries must be class names (str), got {layers!r}") from None
-    for sub_path, sub in post_order(module, path):
+    for sub_path, sub in walk:
         if not wanted.isdisjoint(class_names(type(sub))):
             yield sub_path, sub

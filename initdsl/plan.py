@@ -36,7 +36,7 @@ from .errors import (
     InitZeroDivisionError,
 )
 from .initializers import BaseInit, PretrainedInit
-from .match import matching
+from .match import matching, post_order
 from .provenance import Origin, Record
 from .registry import WEIGHT_INITIALIZERS
 
@@ -139,6 +139,20 @@ class Planner:
         self._checkpoints: dict[tuple, Any] = {}
         self._source_of = source_of
         self._paths: dict[int, str] | None = None
+        self._walks: dict[tuple[int, str], list[tuple[str, nn.Module]]] = {}
+
+    def invalidate(self) -> None:
+        """Forget cached module-tree walks (user code may have changed the tree)."""
+        self._paths = None
+        self._walks.clear()
+
+    def _walk(self, module: nn.Module, path: str) -> list[tuple[str, nn.Module]]:
+        # Every cfg of a module walks the same subtree: walk it once per run.
+        key = (id(module), path)
+        walk = self._walks.get(key)
+        if walk is None:
+            walk = self._walks[key] = list(post_order(module, path))
+        return walk
 
     def path_of(self, module: nn.Module) -> str:
         """``module``'s qualified name under the run's root ("" if it is not below it)."""
@@ -264,7 +278,7 @@ class Planner:
                         text=initializer.describe())
         steps: list[Step] = []
         try:
-            matched = list(matching(module, path, layers))
+            matched = list(matching(module, path, layers, self._walk(module, path)))
         except InitError as error:
             raise error.located(str(origin)) from None
         for sub_path, sub in matched:

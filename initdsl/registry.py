@@ -20,6 +20,7 @@ wherever a built-in does (``initialize``, ``BaseModule.init_cfg``, overrides).
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -37,6 +38,20 @@ def accepted_arguments(cls: Callable) -> dict[str, inspect.Parameter]:
     constructor without ``**kwargs``. Returns ``{}`` for callables whose
     signature cannot be read.
     """
+    try:
+        return dict(_accepted_arguments(cls))
+    except TypeError:  # unhashable callable
+        return dict(_accepted_arguments.__wrapped__(cls))
+
+
+@functools.lru_cache(maxsize=1024)
+def _accepted_arguments(cls: Callable) -> tuple[tuple[str, inspect.Parameter], ...]:
+    # inspect.signature over the MRO costs tens of microseconds, and every
+    # cfg of a large model asks it (building and describing initializers).
+    return tuple(_read_arguments(cls).items())
+
+
+def _read_arguments(cls: Callable) -> dict[str, inspect.Parameter]:
     accepted: dict[str, inspect.Parameter] = {}
     owners = [c.__init__ for c in getattr(cls, "__mro__", ()) if "__init__" in vars(c)]
     if not owners or owners[0] is object.__init__:
