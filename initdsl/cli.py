@@ -1,0 +1,835 @@
+"""The ``initdsl`` command line: argument parsing and rendering, nothing else.
+
+Every command is a thin layer over the public API (``initdsl.compile``,
+``decompile``, ``format``, ``apply``), :mod:`initdsl.lint` and
+:mod:`initdsl.explain`; docs/cli.md documents the commands, their exit codes
+and the JSON output.
+
+Exit codes: 0 clean; 1 findings (errors in the input, or with ``lint
+--strict`` warnings; ``fmt --check``: a file would change); 2 usage errors,
+unreadable files, a model that cannot be built, or an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import difflib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .diagnostics import Diagnostic
+    from .errors import PolicyError
+    from .explain import Explanation, Parameter, Writer
+
+__all__ = ["main", "build_parser", "render_explanation", "read_init_cfg", "Style",
+           "JSON_VERSION"]
+
+#: The ``"version"`` of every JSON document the command line prints.
+JSON_VERSION = 1
+
+
+class UsageError(Exception):
+    """Bad input that is not a finding: a missing file, a bad option value (exit 2)."""
+
+
+class InputError(Exception):
+    """A file that is not what the command reads, with a position (exit 1)."""
+
+    def __init__(self, message: str, path: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(f"{path}:{line}:{column}: error: {message}")
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+class Style:
+    """ANSI styling, enabled only for a terminal, never under ``NO_COLOR``."""
+
+    _SEVERITY = {"error": "31", "warning": "33", "info": "36"}
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    @classmethod
+    def for_stream(cls, stream: TextIO, choice: str = "auto") -> Style:
+        """``choice`` is ``auto`` (colour on a terminal), ``always`` or ``never``."""
+        if os.environ.get("NO_COLOR") or choice == "never":
+            return cls(False)
+        if choice == "always":
+            return cls(True)
+        isatty = getattr(stream, "isatty", None)
+        return cls(bool(isatty and isatty()))
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled and text else text
+
+    def bold(self, text: str) -> str:
+        return self._wrap("1", text)
+
+    def dim(self, text: str) -> str:
+        return self._wrap("2", text)
+
+    def severity(self, text: str, severity: str) -> str:
+        return self._wrap("1;" + self._SEVERITY.get(severity, "0"), text)
+
+
+def _write(stream: TextIO, text: str) -> None:
+    if text:
+        stream.write(text if text.endswith("\n") else text + "\n")
+        stream.flush()
+
+
+def _render_diagnostic(diagnostic: Diagnostic, source: str | None, style: Style) -> str:
+    from .lint import about_the_model
+
+    text = diagnostic.render(None if about_the_model(diagnostic) else source)
+    head, _, rest = text.partition("\n")
+    prefix = f"{diagnostic.location}: {diagnostic.code} "
+    if style.enabled and head.startswith(prefix):
+        head = (style.bold(f"{diagnostic.location}:") + " "
+                + style.severity(diagnostic.code, diagnostic.severity) + " "
+                + head[len(prefix):])
+    return head + ("\n" + rest if rest else "")
+
+
+def _render_diagnostics(diagnostics: Iterable[Diagnostic], source: str | None, style: Style
+                        ) -> str:
+    return "\n\n".join(_render_diagnostic(d, source, style) for d in diagnostics)
+
+
+def _diagnostic_json(diagnostic: Diagnostic) -> dict[str, Any]:
+    span = diagnostic.span
+    return {
+        "code": diagnostic.code,
+        "severity": diagnostic.severity,
+        "message": diagnostic.message,
+        "path": span.file if span is not None else None,
+        "line": span.line if span is not None else None,
+        "column": span.column if span is not None else None,
+        "end_line": span.end_line if span is not None else None,
+        "end_column": span.end_column if span is not None else None,
+    }
+
+
+def _dump_json(document: dict[str, Any]) -> str:
+    return json.dumps({"version": JSON_VERSION, **document}, indent=2)
+
+
+def _name(path: str) -> str:
+    """The file name diagnostics use: ``<stdin>`` for ``-``."""
+    return "<stdin>" if path == "-" else path
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read ({error})") from None
+
+
+def _policy_errors(error: PolicyError, source: str | None, style: Style) -> str:
+    return _render_diagnostics(error.diagnostics, source, style)
+
+
+# -- compile -------------------------------------------------------------------------------
+
+
+def _py(value: Any, indent: int = 0, used: int = 0, width: int = 88) -> str:
+    """``value`` as Python source: dicts with identifier keys as ``dict(k=v)``, wrapped
+    black-style (one item per line, indented by four) when a line would pass ``width``.
+
+    ``indent`` is the indentation of the current line, ``used`` the characters
+    already on it before ``value``.
+    """
+    flat = _py_flat(value)
+    if used + len(flat) <= width or not isinstance(value, (dict, list)) or not value:
+        return flat
+    inner = indent + 4
+    pad = " " * inner
+    if isinstance(value, dict) and _kwargs_ok(value):
+        items = [f"{pad}{k}={_py(v, inner, inner + len(k) + 1, width)}" for k, v in value.items()]
+        opening, closing = "dict(", ")"
+    elif isinstance(value, dict):
+        items = [f"{pad}{k!r}: {_py(v, inner, inner + len(repr(k)) + 2, width)}"
+                 for k, v in value.items()]
+        opening, closing = "{", "}"
+    else:
+        items = [f"{pad}{_py(v, inner, inner, width)}" for v in value]
+        opening, closing = "[", "]"
+    return opening + "\n" + ",\n".join(items) + ",\n" + " " * indent + closing
+
+
+def _kwargs_ok(value: dict) -> bool:
+    import keyword
+
+    return all(isinstance(k, str) and k.isidentifier() and not keyword.iskeyword(k)
+               for k in value)
+
+
+def _py_flat(value: Any) -> str:
+    if isinstance(value, dict):
+        if _kwargs_ok(value):
+            return "dict(" + ", ".join(f"{k}={_py_flat(v)}" for k, v in value.items()) + ")"
+        return "{" + ", ".join(f"{k!r}: {_py_flat(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_py_flat(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        inner = ", ".join(_py_flat(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
+
+
+def _cmd_compile(args: argparse.Namespace, style: Style) -> int:
+    from .compile import compile_policy
+    from .errors import PolicyError
+
+    source = _read(args.policy)
+    try:
+        compiled = compile_policy(source, filename=_name(args.policy))
+    except PolicyError as error:
+        _write(sys.stderr, _policy_errors(error, source, Style.for_stream(sys.stderr,
+                                                                          args.color)))
+        return 1
+    init_cfg = compiled.init_cfg
+    if args.json:
+        sources = [
+            {"module": owner, "index": index, "override": override,
+             "source": None if span is None else str(span)}
+            for (owner, index, override), span in compiled.sources.items()
+        ]
+        _write(sys.stdout, _dump_json({"command": "compile", "policy": args.policy,
+                                       "scoped": compiled.scoped, "init_cfg": init_cfg,
+                                       "sources": sources}))
+        return 0
+    text = f"init_cfg = {_py(init_cfg, 0, len('init_cfg = '))}"
+    if compiled.scoped:
+        text = ("# A policy with scopes: {module path: init_cfg}, '' is the root. Each entry is\n"
+                "# that module's init_cfg; initdsl.engine.run_scoped(model, init_cfg) runs it.\n"
+                + text)
+    _write(sys.stdout, text)
+    return 0
+
+
+# -- decompile -----------------------------------------------------------------------------
+
+
+def read_init_cfg(text: str, path: str) -> Any:
+    """The init_cfg in ``text``: JSON, a Python literal, or ``init_cfg = ...`` with ``dict(...)``.
+
+    Python is read with :mod:`ast` and never executed: only literals,
+    ``dict(key=value)`` calls and unary minus are accepted. In a file with
+    statements, the last top-level assignment to ``init_cfg`` is used. The
+    JSON that ``initdsl compile --json`` prints is accepted as well.
+    """
+    try:
+        value = json.loads(text)
+    except ValueError:
+        pass
+    else:
+        if isinstance(value, dict) and "init_cfg" in value and "version" in value:
+            return value["init_cfg"]
+        return value
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as error:
+        raise InputError(f"neither JSON nor Python: {error.msg}", path, error.lineno or 1,
+                         error.offset or 1) from None
+    body = tree.body
+    if len(body) == 1 and isinstance(body[0], ast.Expr):
+        return _literal_node(body[0].value, path)
+    node = None
+    for statement in body:
+        if isinstance(statement, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "init_cfg" for t in statement.targets):
+            node = statement.value
+        elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) \
+                and statement.target.id == "init_cfg" and statement.value is not None:
+            node = statement.value
+    if node is None:
+        raise InputError("no init_cfg found: give one expression, or assign `init_cfg = ...`",
+                         path)
+    return _literal_node(node, path)
+
+
+def _literal_node(node: ast.expr, path: str) -> Any:
+    def fail(message: str) -> InputError:
+        return InputError(message, path, getattr(node, "lineno", 1),
+                          getattr(node, "col_offset", 0) + 1)
+
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = _literal_node(node.operand, path)
+        if isinstance(operand, (int, float)) and not isinstance(operand, bool):
+            return -operand if isinstance(node.op, ast.USub) else operand
+        raise fail("unary minus applies to numbers only")
+    if isinstance(node, ast.List):
+        return [_literal_node(item, path) for item in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_literal_node(item, path) for item in node.elts)
+    if isinstance(node, ast.Dict):
+        if any(key is None for key in node.keys):
+            raise fail("`**` in a dict literal is not read")
+        return {_literal_node(k, path): _literal_node(v, path)
+                for k, v in zip(node.keys, node.values)}
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+        if node.args or any(k.arg is None for k in node.keywords):
+            raise fail("only dict(key=value, ...) calls are read")
+        return {k.arg: _literal_node(k.value, path) for k in node.keywords}
+    if isinstance(node, ast.Name):
+        raise fail(f"`{node.id}` is a variable; only literals and dict(...) calls are read")
+    raise fail(f"`{ast.unparse(node)}` is not a literal; only literals and dict(...) calls "
+               "are read (nothing is evaluated)")
+
+
+def _cmd_decompile(args: argparse.Namespace, style: Style) -> int:
+    from .decompile import decompile
+    from .errors import InitError
+
+    text = _read(args.file)
+    name = _name(args.file)
+    try:
+        init_cfg = read_init_cfg(text, name)
+        policy = decompile(init_cfg)
+    except InputError as error:
+        _write(sys.stderr, str(error))
+        return 1
+    except InitError as error:
+        _write(sys.stderr, f"{name}: error: not a valid init_cfg: {error}")
+        return 1
+    _write(sys.stdout, policy)
+    return 0
+
+
+# -- fmt -----------------------------------------------------------------------------------
+
+
+def _cmd_fmt(args: argparse.Namespace, style: Style) -> int:
+    from .errors import PolicyError
+    from .format import format as format_policy
+
+    err_style = Style.for_stream(sys.stderr, args.color)
+    changed: list[str] = []
+    failed = 0
+    for path in args.files:
+        source = _read(path)
+        name = _name(path)
+        try:
+            formatted = format_policy(source, filename=name)
+        except PolicyError as error:
+            _write(sys.stderr, _policy_errors(error, source, err_style))
+            failed += 1
+            continue
+        if args.diff and formatted != source:
+            diff = difflib.unified_diff(source.splitlines(keepends=True),
+                                        formatted.splitlines(keepends=True),
+                                        f"{name}\t(original)", f"{name}\t(formatted)")
+            _write(sys.stdout, "".join(_colour_diff(diff, style)))
+        if path == "-":
+            if not (args.check or args.diff):
+                sys.stdout.write(formatted)
+            if formatted != source:
+                changed.append(name)
+            continue
+        if formatted == source:
+            continue
+        changed.append(path)
+        if args.check:
+            _write(sys.stdout, f"would reformat {path}")
+        elif not args.diff:
+            Path(path).write_text(formatted, encoding="utf-8")
+            _write(sys.stderr, f"reformatted {path}")
+    files = [p for p in args.files if p != "-"]
+    if files:
+        unchanged = len(files) - len([c for c in changed if c != "<stdin>"]) - failed
+        verb = "would be reformatted" if args.check or args.diff else "reformatted"
+        summary = f"{_plural(len(changed), 'file')} {verb}, {unchanged} left unchanged"
+        if failed:
+            summary += f", {_plural(failed, 'file')} with syntax errors"
+        _write(sys.stderr, summary)
+    if failed or (args.check and changed):
+        return 1
+    return 0
+
+
+def _colour_diff(lines: Iterable[str], style: Style) -> Iterable[str]:
+    for line in lines:
+        if not line.endswith("\n"):
+            line += "\n\\ No newline at end of file\n"
+        if line.startswith(("+++", "---")):
+            yield style.bold(line.rstrip("\n")) + "\n"
+        elif line.startswith("+"):
+            yield style.severity(line.rstrip("\n"), "info") + "\n"
+        elif line.startswith("-"):
+            yield style.severity(line.rstrip("\n"), "error") + "\n"
+        else:
+            yield line
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+# -- models ------------------------------------------------------------------------------
+
+
+def _build_model(spec: str, meta: bool) -> Any:
+    from .modelspec import build
+
+    return build(spec, meta=meta)
+
+
+# -- lint ----------------------------------------------------------------------------------
+
+
+def _cmd_lint(args: argparse.Namespace, style: Style) -> int:
+    from .lint import exit_code, lint
+
+    model = _build_model(args.model, meta=True) if args.model else None
+    results = []
+    for path in args.files:
+        source = _read(path)
+        results.append(lint(source, _name(path), model))
+    diagnostics = [d for result in results for d in result.diagnostics]
+    counts = Counter(d.severity for d in diagnostics)
+    if args.json:
+        _write(sys.stdout, _dump_json({
+            "command": "lint",
+            "model": args.model,
+            "diagnostics": [_diagnostic_json(d) for d in diagnostics],
+            "summary": {"files": len(results), "errors": counts["error"],
+                        "warnings": counts["warning"], "info": counts["info"]},
+        }))
+    else:
+        blocks = [_render_diagnostics(r.diagnostics, r.source, style) for r in results
+                  if r.diagnostics]
+        if blocks:
+            _write(sys.stdout, "\n\n".join(blocks) + "\n\n")
+        parts = [_plural(counts[s], n) for s, n in
+                 (("error", "error"), ("warning", "warning"), ("info", "note")) if counts[s]]
+        summary = (f"Found {', '.join(parts)} in {_plural(len(results), 'file')}." if parts
+                   else f"No findings in {_plural(len(results), 'file')}.")
+        _write(sys.stdout, summary)
+    return exit_code(diagnostics, args.strict)
+
+
+# -- explain -------------------------------------------------------------------------------
+
+
+def _call_text(name: str, args: dict[str, Any]) -> str:
+    return f"{name}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
+
+
+def _writer_text(parameter: Parameter | _Only) -> tuple[str, str]:
+    """(initializer column, rule column) for a parameter."""
+    final = parameter.final
+    if final is None:
+        return "not written (keeps its constructor value)", "-"
+    if final.kind == "init":
+        return _call_text(final.name, dict(final.args)), final.where
+    if final.kind == "load":
+        text = f"load {final.args.get('checkpoint')}"
+        if final.key and final.key != parameter.name:
+            text += f" [{final.key}]"
+        return text, final.where
+    fallback = parameter.final_certain
+    if final.kind == "unknown":
+        text = f"load {final.args.get('checkpoint')} (not inspected) may write"
+    else:
+        text = f"user code {final.name} may write"
+    where = final.where or f"init_weights of {final.module!r}"
+    if fallback is None:
+        return text + "; else not written", where
+    first, rule = _writer_text(_Only(fallback, parameter.name))
+    return f"{text}; else {first} from {rule}", where
+
+
+class _Only:
+    """A parameter view whose only write is ``writer`` (to render a fallback writer)."""
+
+    def __init__(self, writer: Writer, name: str) -> None:
+        self.final = writer
+        self.final_certain = writer
+        self.name = name
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _table_rows(explanation: Explanation, group: bool
+                ) -> list[tuple[str, str, str, str, bool]]:
+    from .lint import collapse_names
+
+    rows: dict[tuple, list[str]] = {}
+    for parameter in explanation.parameters:
+        writer, rule = _writer_text(parameter)
+        pattern = ".".join("{}" if p.isdigit() else p for p in parameter.name.split("."))
+        key = (pattern if group else parameter.name, _shape(parameter.shape), writer, rule,
+               parameter.final is None)
+        rows.setdefault(key, []).append(parameter.name)
+    table = []
+    for (_, shape, writer, rule, unwritten), names in rows.items():
+        name = collapse_names(names)[0] if len(names) > 1 else names[0]
+        table.append((name, shape, writer, rule, unwritten))
+    return table
+
+
+def render_explanation(explanation: Explanation, style: Style, *, group: bool = True) -> str:
+    """The explain table: parameter, shape, initializer and arguments, rule; then a summary.
+
+    With ``group``, parameters whose names differ only in numeric segments
+    and that are written alike share a row (``blocks.{0..11}.norm1.weight``).
+    """
+    rows = _table_rows(explanation, group)
+    header = ("parameter", "shape", "initializer", "rule")
+    widths = [max([len(header[i])] + [len(row[i]) for row in rows]) for i in range(3)]
+    lines = []
+    lines.append(style.bold("  ".join(h.ljust(w) for h, w in zip(header, widths))
+                            + "  " + header[3]))
+    for name, shape, writer, rule, unwritten in rows:
+        line = "  ".join([name.ljust(widths[0]), shape.ljust(widths[1]), writer.ljust(widths[2]),
+                          rule])
+        lines.append(style.dim(line) if unwritten else line)
+    lines.append("")
+    lines.append(_summary_text(explanation.summary(), explanation.model))
+    for load in explanation.loads:
+        where = f" ({load.origin.source})" if load.origin and load.origin.source else ""
+        into = f" into {load.module}" if load.module else ""
+        if not load.known:
+            lines.append(f"load {load.checkpoint}{into}{where}: not inspected: {load.problem}")
+            continue
+        lines.append(
+            f"load {load.checkpoint}{into}{where}: {_plural(len(load.loaded), 'key')} loaded, "
+            f"{len(load.missing)} missing, {len(load.unexpected)} unexpected, "
+            f"{len(load.mismatched)} shape mismatch{'' if len(load.mismatched) == 1 else 'es'}")
+    if explanation.user_root:
+        lines.append(f"note: {explanation.model} has its own init_weights "
+                     f"({explanation.user_root}); the table assumes it calls "
+                     "super().init_weights()")
+    return "\n".join(lines)
+
+
+def _summary_text(summary: dict[str, Any], model: str) -> str:
+    parts = [f"{name} {count}" for name, count in summary["by_writer"].items()
+             if name != "Pretrained"]
+    if summary["user"]:
+        parts.append(f"user code may write {summary['user']}")
+    if summary["unknown"]:
+        parts.append(f"an uninspected checkpoint may load {summary['unknown']}")
+    if summary["unwritten"]:
+        parts.append(f"not written {summary['unwritten']} "
+                     f"({summary['unwritten_values']:,} values)")
+    loaded = (f"{summary['loaded']} loaded from a checkpoint "
+              f"({summary['loaded_values']:,} values)" if summary["loaded"]
+              else "none loaded from a checkpoint")
+    return (f"{model}: {summary['parameters']} parameters ({summary['values']:,} values): "
+            f"{', '.join(parts) or 'none written'}; {loaded}")
+
+
+def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
+    from .compile import checked, compile_checked
+    from .errors import PolicyError
+    from .explain import explain
+    from .lint import explanation_diagnostics, missing_checkpoints
+    from .policy import check_model
+
+    source = _read(args.policy)
+    err_style = Style.for_stream(sys.stderr, args.color)
+    try:
+        policy = checked(source, filename=_name(args.policy))
+    except PolicyError as error:
+        _write(sys.stderr, _policy_errors(error, source, err_style))
+        return 1
+    model = _build_model(args.model, meta=True)
+    explanation = explain(model, compile_checked(policy))
+    diagnostics = sorted(check_model(policy, model)
+                         + missing_checkpoints(policy, _name(args.policy))
+                         + explanation_diagnostics(explanation, _name(args.policy)),
+                         key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
+    if args.json:
+        _write(sys.stdout, _dump_json({"command": "explain", "policy": args.policy,
+                                       "model_spec": args.model, **explanation.to_dict(),
+                                       "diagnostics": [_diagnostic_json(d)
+                                                       for d in diagnostics]}))
+    else:
+        _write(sys.stdout, render_explanation(explanation, style, group=not args.expand))
+        if diagnostics:
+            _write(sys.stderr, _render_diagnostics(diagnostics, source, err_style))
+    return 1 if any(d.severity == "error" for d in diagnostics) else 0
+
+
+# -- apply ---------------------------------------------------------------------------------
+
+
+class _Progress:
+    """Elapsed time and tensor writes on stderr while a phase runs, only on a terminal."""
+
+    def __init__(self, stream: TextIO, enabled: bool, delay: float = 0.5) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.delay = delay
+
+    def phase(self, label: str, count: Callable[[], int] | None = None) -> _Phase:
+        return _Phase(self, label, count)
+
+
+class _Phase:
+    def __init__(self, progress: _Progress, label: str, count: Callable[[], int] | None) -> None:
+        self.progress = progress
+        self.label = label
+        self.count = count
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.shown = False
+
+    def __enter__(self) -> _Phase:
+        if self.progress.enabled:
+            self.start = time.monotonic()
+            self.base = self.count() if self.count else 0
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        if self.stop.wait(self.progress.delay):
+            return
+        while True:
+            elapsed = time.monotonic() - self.start
+            text = f"{self.label}... {elapsed:.1f}s"
+            if self.count:
+                text += f", {self.count() - self.base:,} tensor writes"
+            self.progress.stream.write("\r\x1b[K" + text)
+            self.progress.stream.flush()
+            self.shown = True
+            if self.stop.wait(0.25):
+                return
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.thread is not None:
+            self.stop.set()
+            self.thread.join()
+            if self.shown:
+                self.progress.stream.write("\r\x1b[K")
+                self.progress.stream.flush()
+
+
+@contextlib.contextmanager
+def _log_warnings(stream: TextIO) -> Iterator[None]:
+    """Show the core's warnings (checkpoint mismatches) as ``initdsl: warning: ...`` lines."""
+    logger = logging.getLogger("initdsl")
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("initdsl: warning: %(message)s"))
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+_SAVERS = {".safetensors": "safetensors", ".pt": "torch", ".pth": "torch", ".bin": "torch"}
+
+
+def _save(model: Any, path: str) -> int:
+    import torch
+
+    state = model.state_dict()
+    if _SAVERS[Path(path).suffix] == "torch":
+        torch.save(state, path)
+        return len(state)
+    from safetensors.torch import save_file
+
+    # safetensors refuses tensors that share memory (tied weights): store copies.
+    seen: set[tuple[int, int]] = set()
+    tensors = {}
+    for key, tensor in state.items():
+        tensor = tensor.detach()
+        ident = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
+        if ident in seen or not tensor.is_contiguous():
+            tensor = tensor.contiguous().clone()
+        seen.add(ident)
+        tensors[key] = tensor
+    save_file(tensors, path)
+    return len(tensors)
+
+
+def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
+    import torch
+
+    from .compile import checked
+    from .errors import InitError, PolicyError
+    from .policy import apply
+    from .provenance import LEDGER
+
+    suffix = Path(args.out).suffix
+    if suffix not in _SAVERS:
+        raise UsageError(f"--out {args.out}: the extension says how to save; use "
+                         f"{', '.join(_SAVERS)}")
+    parent = Path(args.out).parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {args.out}: directory {parent} does not exist")
+    source = _read(args.policy)
+    err_style = Style.for_stream(sys.stderr, args.color)
+    try:
+        checked(source, filename=_name(args.policy))  # fail before building a large model
+    except PolicyError as error:
+        _write(sys.stderr, _policy_errors(error, source, err_style))
+        return 1
+    progress = _Progress(sys.stderr, sys.stderr.isatty())
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    with progress.phase("building the model"):
+        model = _build_model(args.model, meta=False)
+    try:
+        with progress.phase("initializing", lambda: LEDGER.clock), _log_warnings(sys.stderr):
+            record = apply(model, source, filename=_name(args.policy))
+    except PolicyError as error:
+        _write(sys.stderr, _policy_errors(error, source, err_style))
+        return 1
+    except InitError as error:
+        # A core error names its rule by position when it has one.
+        _write(sys.stderr, f"{error.where or _name(args.policy)}: error: {error.message}")
+        return 1
+    with progress.phase("saving"):
+        count = _save(model, args.out)
+    writers: Counter[str] = Counter(r.writer or "not written" for r in record.values())
+    loaded = writers.pop("Pretrained", 0)
+    values = sum(p.numel() for p in model.parameters())
+    parts = [f"{name} {n}" for name, n in sorted(writers.items(), key=lambda kv: (-kv[1], kv[0]))]
+    seed = f" (seed {args.seed})" if args.seed is not None else ""
+    _write(sys.stdout,
+           f"{type(model).__name__}: {len(record)} parameters ({values:,} values) initialized "
+           f"with {args.policy}{seed}: {', '.join(parts) or 'none written'}; "
+           f"{loaded or 'none'} loaded from a checkpoint\n"
+           f"wrote {_plural(count, 'tensor')} (parameters and buffers) to {args.out}")
+    return 0
+
+
+# -- the parser ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``initdsl`` argument parser (one subcommand per command)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour output: on a terminal (auto, the default), always, or "
+                        "never; NO_COLOR in the environment turns it off")
+    parser = argparse.ArgumentParser(
+        prog="initdsl",
+        description="Readable, checkable weight-initialization policies for PyTorch.",
+        epilog="Exit codes: 0 clean, 1 findings, 2 usage error or crash. See docs/cli.md.")
+    parser.add_argument("--version", action="version", version=f"initdsl {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    spec_help = ("the model: MODULE:FACTORY or FILE.py:FACTORY, optionally with literal "
+                 "arguments, e.g. 'initdsl.zoo:gpt(depth=48, dim=8192, heads=64)'")
+
+    sub = commands.add_parser("compile", parents=[common], help="policy -> init_cfg",
+                              description="Print the init_cfg a policy compiles to, as Python "
+                              "(`init_cfg = [dict(...), ...]`, ready for an mmengine config) "
+                              "or as JSON.")
+    sub.add_argument("policy", metavar="POLICY", help="policy file ('-' for stdin)")
+    sub.add_argument("--json", action="store_true", help="print JSON (docs/cli.md)")
+    sub.set_defaults(run=_cmd_compile)
+
+    sub = commands.add_parser("decompile", parents=[common], help="init_cfg -> policy",
+                              description="Print the policy of an init_cfg read from FILE: "
+                              "JSON, a Python literal, or `init_cfg = ...` with dict(...) calls "
+                              "(read with ast, never executed).")
+    sub.add_argument("file", metavar="FILE", help="init_cfg file ('-' for stdin)")
+    sub.set_defaults(run=_cmd_decompile)
+
+    sub = commands.add_parser("fmt", parents=[common], help="format policy files in place",
+                              description="Format policy files in place ('-': stdin to stdout).")
+    sub.add_argument("files", metavar="FILE", nargs="+")
+    sub.add_argument("--check", action="store_true",
+                     help="write nothing; exit 1 if a file would change")
+    sub.add_argument("--diff", action="store_true",
+                     help="write nothing; print a unified diff of the changes")
+    sub.set_defaults(run=_cmd_fmt)
+
+    sub = commands.add_parser("lint", parents=[common], help="check policies (with a model)",
+                              description="Report every diagnostic of the language and the lint "
+                              "rules (docs/cli.md lists the codes).")
+    sub.add_argument("files", metavar="FILE", nargs="+")
+    sub.add_argument("--model", metavar="SPEC", help=spec_help + "; built on the meta device")
+    sub.add_argument("--json", action="store_true", help="print JSON (docs/cli.md)")
+    sub.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    sub.set_defaults(run=_cmd_lint)
+
+    sub = commands.add_parser("explain", parents=[common],
+                              help="who writes each parameter, without running",
+                              description="For every parameter: its shape, the initializer "
+                              "and arguments that write it last, and the rule's position. The "
+                              "model is built on the meta device; nothing is allocated or "
+                              "written.")
+    sub.add_argument("policy", metavar="POLICY")
+    sub.add_argument("--model", metavar="SPEC", required=True, help=spec_help)
+    sub.add_argument("--json", action="store_true", help="print JSON (docs/cli.md)")
+    sub.add_argument("--expand", action="store_true",
+                     help="one row per parameter (by default, parameters that differ only in "
+                     "an index and are written alike share a row: blocks.{0..11}.norm1.weight)")
+    sub.set_defaults(run=_cmd_explain)
+
+    sub = commands.add_parser("apply", parents=[common],
+                              help="initialize a model and save its state dict",
+                              description="Build the model, initialize it with the policy and "
+                              "save its state dict (.safetensors, or .pt/.pth/.bin with "
+                              "torch.save).")
+    sub.add_argument("policy", metavar="POLICY")
+    sub.add_argument("--model", metavar="SPEC", required=True, help=spec_help)
+    sub.add_argument("--out", metavar="FILE", required=True)
+    sub.add_argument("--seed", type=int, metavar="N",
+                     help="torch.manual_seed(N) before the model is built")
+    sub.set_defaults(run=_cmd_apply)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 clean, 1 findings, 2 usage or crash)."""
+    from .modelspec import ModelSpecError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    style = Style.for_stream(sys.stdout, args.color)
+    try:
+        return args.run(args, style)
+    except (UsageError, ModelSpecError) as error:
+        _write(sys.stderr, f"initdsl {args.command}: error: {error}")
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python from
+        # complaining when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - one line instead of a traceback
+        _write(sys.stderr, f"initdsl {args.command}: internal error: "
+                           f"{type(error).__name__}: {error}")
+        if os.environ.get("INITDSL_TRACEBACK"):
+            raise
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

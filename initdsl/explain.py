@@ -1,0 +1,593 @@
+"""Static resolution: which rule writes each parameter, without writing anything.
+
+:func:`explain` plans a run exactly as :func:`initdsl.apply` would (the
+core's :class:`~initdsl.plan.Planner`, same scopes, same ordering), then
+reads the plan instead of executing it: every ``Write``, ``Load`` and
+``Call`` step is flattened, in execution order, into the list of writes each
+parameter receives. The last one is the parameter's final writer.
+
+Nothing here touches tensor data, so it works on a model built on the
+``meta`` device: a model of any size is explained in the time its module tree
+takes to walk. Checkpoints are read for their keys and shapes only
+(``torch.load(..., mmap=True, map_location="meta")``, or the header of a
+``.safetensors`` file); a remote checkpoint that is not in torch's hub cache
+is not downloaded, and what it would load is reported as unknown.
+
+Where the plan runs user code (a module's own ``init_weights``, or an
+initializer ``type`` that is a plain callable), what it writes cannot be known
+without running it: the parameters below that module get a *possible* write
+(``Writer.certain`` is false) that a later rule may still override.
+
+The result is pure data (:class:`Explanation`); rendering it as a table is the
+command line's job, finding problems in it is :mod:`initdsl.lint`'s.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import torch
+from torch import nn
+
+from .base_module import BaseModule
+from .checkpoint import local_path, select_state_dict
+from .compile import Compiled
+from .errors import (
+    CheckpointNotFoundError,
+    InitAssertionError,
+    InitError,
+)
+from .initializers import PretrainedInit
+from .plan import Block, Call, Load, Planner, Write, has_own_init_weights
+from .provenance import Origin
+
+__all__ = [
+    "Writer",
+    "Parameter",
+    "LoadPlan",
+    "Problem",
+    "Explanation",
+    "explain",
+    "read_checkpoint_shapes",
+]
+
+#: Statuses of a parameter, by its final write. ``USER`` and ``UNKNOWN`` are
+#: also the kinds of uncertain writes: user code, and a load whose checkpoint
+#: could not be inspected.
+WRITTEN, LOADED, USER, UNKNOWN, UNWRITTEN = "written", "loaded", "user", "unknown", "unwritten"
+
+RuleKey = tuple[str, "int | None", "int | None"]
+
+
+@attrs.frozen
+class Writer:
+    """One write (or, for user code, a possible write) to a parameter.
+
+    Attributes:
+        kind: ``"init"`` (an initializer rule), ``"load"`` (a checkpoint
+            load), ``"user"`` (user code that may write) or ``"unknown"`` (a
+            load whose checkpoint could not be inspected, which may write).
+        name: the initializer's registry name (``"Kaiming"``), ``"Pretrained"``,
+            or the user code (``"Block.init_weights"``).
+        args: resolved arguments under mmengine's names (defaults filled in,
+            ``bias`` after ``bias_prob``); for loads the ``Pretrained``
+            arguments.
+        origin: the rule: owner module, index, override index and, for
+            policies, the source position (``str(origin.source)`` is
+            ``file:line:col``).
+        module: qualified name of the module the step ran on.
+        key: for loads, the checkpoint key the value comes from (as stored in
+            the file, prefix included).
+    """
+
+    kind: str
+    name: str
+    args: Mapping[str, Any] = attrs.field(factory=dict)
+    origin: Origin | None = None
+    module: str = ""
+    key: str | None = None
+
+    @property
+    def certain(self) -> bool:
+        """Whether the write certainly happens (false for user code and uninspected loads)."""
+        return self.kind not in (USER, UNKNOWN)
+
+    @property
+    def rule(self) -> RuleKey | None:
+        """``(owner, index, override)`` of the rule, the identity lint uses."""
+        if self.origin is None or not self.certain:
+            return None
+        return (self.origin.owner, self.origin.index, self.origin.override)
+
+    @property
+    def source(self) -> str | None:
+        """``file:line:col`` of the policy rule, or ``None`` (a model's own ``init_cfg``)."""
+        if self.origin is None or self.origin.source is None:
+            return None
+        return str(self.origin.source)
+
+    @property
+    def where(self) -> str:
+        """The rule's source position, else a description of where it is configured."""
+        return self.source or (str(self.origin) if self.origin is not None else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "writer": self.name,
+            "args": {k: _jsonable(v) for k, v in self.args.items()},
+            "source": self.source,
+            "origin": None if self.origin is None else self.origin.to_dict(),
+            "module": self.module,
+            "key": self.key,
+        }
+
+
+@attrs.frozen
+class Parameter:
+    """One parameter of the model and every write it receives, in execution order."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    writes: tuple[Writer, ...] = ()
+
+    @property
+    def numel(self) -> int:
+        count = 1
+        for size in self.shape:
+            count *= size
+        return count
+
+    @property
+    def final(self) -> Writer | None:
+        """The last write (possibly user code), or ``None`` if nothing writes it."""
+        return self.writes[-1] if self.writes else None
+
+    @property
+    def final_certain(self) -> Writer | None:
+        """The last write that certainly happens (what it holds if user code writes nothing)."""
+        for writer in reversed(self.writes):
+            if writer.certain:
+                return writer
+        return None
+
+    @property
+    def status(self) -> str:
+        """``"written"``, ``"loaded"``, ``"user"`` (user code may write it), ``"unknown"``
+        (a load that could not be inspected may write it) or ``"unwritten"``."""
+        final = self.final
+        if final is None:
+            return UNWRITTEN
+        return {"init": WRITTEN, "load": LOADED, USER: USER, UNKNOWN: UNKNOWN}[final.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        final = self.final
+        fallback = self.final_certain if final is not None and not final.certain else None
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "numel": self.numel,
+            "status": self.status,
+            "writer": None if final is None else final.to_dict(),
+            "otherwise": None if fallback is None else fallback.to_dict(),
+            "writes": len(self.writes),
+        }
+
+
+@attrs.frozen
+class LoadPlan:
+    """What one ``Pretrained`` load would do, from the checkpoint's keys and shapes.
+
+    Keys in ``loaded``, ``missing``, ``unexpected`` and ``mismatched`` are
+    relative to ``module`` (after the prefix is removed), as in
+    :class:`~initdsl.LoadReport`. ``known`` is false when the checkpoint could
+    not be inspected (then ``problem`` says why and the key lists are empty).
+    """
+
+    checkpoint: str
+    prefix: str | None
+    module: str
+    origin: Origin | None
+    known: bool = True
+    loaded: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    unexpected: tuple[str, ...] = ()
+    mismatched: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = ()
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checkpoint": self.checkpoint,
+            "prefix": self.prefix,
+            "module": self.module,
+            "source": None if self.origin is None or self.origin.source is None
+            else str(self.origin.source),
+            "known": self.known,
+            "loaded": list(self.loaded),
+            "missing": list(self.missing),
+            "unexpected": list(self.unexpected),
+            "mismatched": [{"key": k, "checkpoint_shape": list(c), "model_shape": list(m)}
+                           for k, c, m in self.mismatched],
+            "problem": self.problem,
+        }
+
+
+@attrs.frozen
+class Problem:
+    """Something that would make the run fail, found while planning.
+
+    ``kind`` is ``"initializer"`` (an initializer rejects a module it
+    matches: a 1-D weight for Kaiming, a ``bias`` that is not a tensor),
+    ``"override"`` (a name rule's target), ``"checkpoint-missing"``,
+    ``"prefix"`` (a prefix that matches no key), ``"checkpoint"`` (any other
+    reading failure) or ``"plan"`` (anything else the planner rejects).
+    ``error`` is the core's exception.
+    """
+
+    kind: str
+    message: str
+    origin: Origin | None
+    error: BaseException | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class Explanation:
+    """The resolved plan of a run: per parameter, per load, and what would fail.
+
+    ``reached`` holds the qualified names of the modules whose
+    ``init_weights`` runs (as a ``BaseModule``/scope or as user code);
+    ``user_root`` names the model's own ``init_weights`` when it has one
+    (it then runs instead of the plan, which is shown as if it called
+    ``super().init_weights()``).
+    """
+
+    parameters: tuple[Parameter, ...]
+    loads: tuple[LoadPlan, ...]
+    problems: tuple[Problem, ...]
+    reached: frozenset[str]
+    model: str
+    user_root: str | None = None
+
+    def __getitem__(self, name: str) -> Parameter:
+        for parameter in self.parameters:
+            if parameter.name == name:
+                return parameter
+        raise KeyError(name)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts: parameters and values, by final writer, loaded, user code, unknown, unwritten."""
+        by_writer: Counter[str] = Counter()
+        statuses: Counter[str] = Counter()
+        values: Counter[str] = Counter()
+        for parameter in self.parameters:
+            statuses[parameter.status] += 1
+            values[parameter.status] += parameter.numel
+            final = parameter.final
+            if final is not None and final.certain:
+                by_writer[final.name] += 1
+        return {
+            "parameters": len(self.parameters),
+            "values": sum(p.numel for p in self.parameters),
+            "by_writer": dict(sorted(by_writer.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "written": statuses[WRITTEN],
+            "loaded": statuses[LOADED],
+            "loaded_values": values[LOADED],
+            "user": statuses[USER],
+            "unknown": statuses[UNKNOWN],
+            "unwritten": statuses[UNWRITTEN],
+            "unwritten_values": values[UNWRITTEN],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "user_root": self.user_root,
+            "parameters": [p.to_dict() for p in self.parameters],
+            "loads": [load.to_dict() for load in self.loads],
+            "summary": self.summary(),
+        }
+
+
+# -- checkpoints, by keys and shapes -------------------------------------------------------
+
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+    "U8": torch.uint8, "BOOL": torch.bool,
+}
+
+
+def read_checkpoint_shapes(source: str, weights_only: bool = True) -> Any:
+    """A checkpoint's structure with every tensor replaced by a ``meta`` tensor.
+
+    Keys, nesting, shapes and dtypes are kept; no tensor data is read (torch
+    files are opened memory-mapped onto ``meta``, ``.safetensors`` files by
+    their header). Raises :class:`~initdsl.CheckpointNotFoundError` for a
+    missing file and ``LookupError`` for a remote checkpoint that is not in
+    torch's hub cache (nothing is downloaded).
+    """
+    if source.startswith(("http://", "https://")):
+        name = os.path.basename(urllib.parse.urlparse(source).path) or "checkpoint"
+        path = os.path.join(torch.hub.get_dir(), "checkpoints", name)
+        if not os.path.isfile(path):
+            raise LookupError(f"{source} is remote and not in torch's hub cache; explaining "
+                              "downloads nothing")
+    else:
+        path = local_path(source)
+    if not os.path.isfile(path):
+        raise CheckpointNotFoundError(f"{path} can not be found.")
+    if path.endswith(".safetensors"):
+        from safetensors import safe_open
+
+        shapes = {}
+        with safe_open(path, framework="pt") as handle:
+            for key in handle.keys():
+                part = handle.get_slice(key)
+                dtype = _SAFETENSORS_DTYPES.get(part.get_dtype(), torch.float32)
+                shapes[key] = torch.empty(part.get_shape(), dtype=dtype, device="meta")
+        return shapes
+    try:
+        try:
+            return torch.load(path, map_location="meta", weights_only=weights_only, mmap=True)
+        except RuntimeError as error:
+            if "mmap" not in str(error):
+                raise
+            # The legacy (non-zip) format cannot be memory-mapped; onto meta it
+            # still allocates nothing.
+            return torch.load(path, map_location="meta", weights_only=weights_only)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise InitError(f"{path} holds Python objects that safe loading refuses ({first})"
+                        ) from None
+
+
+def _compatible(checkpoint_shape: tuple[int, ...], model_shape: tuple[int, ...]) -> bool:
+    # torch loads a 1-element 1-D tensor into a 0-D parameter.
+    return checkpoint_shape == model_shape or (checkpoint_shape == (1,) and model_shape == ())
+
+
+class _StaticPlanner(Planner):
+    """The core's planner with checkpoints read by shape and failures recorded, not raised.
+
+    Recording lets one pass report every failing rule; the step that failed
+    is left out of the plan (it would have stopped the real run).
+    """
+
+    def __init__(self, root: nn.Module, scopes: Mapping[str, Any],
+                 source_of: Any) -> None:
+        super().__init__(root, scopes, source_of)
+        self.problems: list[Problem] = []
+        self.unknown: dict[int, str] = {}
+        self._shapes: dict[tuple[str, bool], Any] = {}
+
+    def _apply(self, initializer: Any, module: nn.Module, path: str, origin: Origin,
+               whole: bool) -> list:
+        try:
+            return super()._apply(initializer, module, path, origin, whole)
+        except InitError as error:
+            self.problems.append(Problem("initializer", error.message, origin, error))
+            return []
+
+    def _override(self, module: nn.Module, path: str, entry: Any, parent: dict, owner: str,
+                  index: int | None, number: int) -> list:
+        try:
+            return super()._override(module, path, entry, parent, owner, index, number)
+        except InitError as error:
+            self.problems.append(Problem("override", error.message,
+                                         self._origin(owner, index, number), error))
+            return []
+
+    def _load(self, initializer: PretrainedInit, module: nn.Module, path: str, origin: Origin
+              ) -> Load:
+        from .provenance import Record
+
+        record = Record(writer="Pretrained", args=initializer.args, origin=origin,
+                        text=initializer.describe())
+        key = (initializer.checkpoint, initializer.weights_only)
+        try:
+            if key not in self._shapes:
+                self._shapes[key] = read_checkpoint_shapes(*key)
+            state = select_state_dict(self._shapes[key], initializer.prefix,
+                                      initializer.checkpoint)
+        except CheckpointNotFoundError as error:
+            return self._unknown(module, path, initializer, record, "checkpoint-missing", error)
+        except InitAssertionError as error:
+            stored = self._shapes[key]
+            if isinstance(stored, dict):
+                stored = stored.get("state_dict", stored)
+            starts = list(dict.fromkeys(str(k).split(".")[0] + ("." if "." in str(k) else "") for k in stored)) \
+                if isinstance(stored, dict) else []
+            if starts:
+                more = ", ..." if len(starts) > 8 else ""
+                error = InitAssertionError(f"{error.message} (its keys start with "
+                                           f"{', '.join(starts[:8])}{more})")
+            return self._unknown(module, path, initializer, record, "prefix", error)
+        except LookupError as error:
+            step = Load(module, path, initializer, {}, record)
+            self.unknown[id(step)] = str(error)
+            return step
+        except Exception as error:  # noqa: BLE001 - any reading failure is a finding
+            return self._unknown(module, path, initializer, record, "checkpoint", error)
+        return Load(module, path, initializer, state, record)
+
+    def _unknown(self, module: nn.Module, path: str, initializer: PretrainedInit, record: Any,
+                 kind: str, error: Exception) -> Load:
+        message = error.message if isinstance(error, InitError) else (
+            f"{type(error).__name__}: {error}")
+        self.problems.append(Problem(kind, message, record.origin, error))
+        step = Load(module, path, initializer, {}, record)
+        self.unknown[id(step)] = message
+        return step
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def _scopes(policy: Compiled | Mapping[str, Any] | Sequence[Any] | None
+            ) -> tuple[dict[str, Any], Any]:
+    if isinstance(policy, Compiled):
+        return dict(policy.scopes), policy.source_of
+    if policy is None:
+        return {}, None
+    if isinstance(policy, Mapping) and "type" not in policy:
+        return dict(policy), None
+    return {"": policy}, None
+
+
+def explain(model: nn.Module, policy: Compiled | Mapping[str, Any] | Sequence[Any] | None
+            ) -> Explanation:
+    """Resolve, without writing, what running ``policy`` on ``model`` writes to each parameter.
+
+    Args:
+        model: any module; build it under ``with torch.device("meta"):`` to
+            explain a model without allocating its parameters.
+        policy: a compiled policy (:func:`initdsl.compile.compile_policy`),
+            an ``init_cfg`` (a list of cfgs, or ``{module path: cfgs}``), or
+            ``None`` for the model's own ``init_cfg``\\ s (``model.init_weights()``).
+
+    The plan is the one :func:`initdsl.apply` (or ``init_weights``) would
+    run. Failures the run would raise before writing (an initializer that
+    rejects a module it matches, a prefix that matches no checkpoint key, a
+    missing checkpoint) are collected in ``problems`` instead of raised.
+    """
+    scopes, source_of = _scopes(policy)
+    planner = _StaticPlanner(model, scopes, source_of)
+    problems: list[Problem] = []
+    try:
+        block = planner.init_weights(model, "")
+        steps: tuple = block.steps or ()
+    except InitError as error:
+        problems.append(Problem("plan", error.message, None, error))
+        steps = ()
+    problems[:0] = planner.problems
+
+    params = list(model.named_parameters())
+    index = {id(p): name for name, p in params}
+    writes: dict[int, list[Writer]] = {id(p): [] for _, p in params}
+    loads: list[LoadPlan] = []
+    reached: set[str] = {""}
+    done: set[int] = set()
+    _Flattener(index, writes, loads, reached, done, planner.unknown).steps(steps)
+
+    user_root = None
+    if isinstance(model, BaseModule) and has_own_init_weights(model):
+        # run_scoped calls the model's own init_weights; whatever it does
+        # around super().init_weights() is unknown.
+        user_root = f"{type(model).__name__}.init_weights"
+        for _, p in params:
+            writes[id(p)].append(Writer(USER, user_root, origin=Origin("", via="init_weights")))
+
+    parameters = tuple(
+        Parameter(name, tuple(p.shape), str(p.dtype).removeprefix("torch."),
+                  tuple(writes[id(p)]))
+        for name, p in params
+    )
+    return Explanation(parameters, tuple(loads), tuple(problems), frozenset(reached),
+                       type(model).__name__, user_root)
+
+
+class _Flattener:
+    """Walks planned steps in execution order, appending each parameter's writes."""
+
+    def __init__(self, index: dict[int, str], writes: dict[int, list[Writer]],
+                 loads: list[LoadPlan], reached: set[str], done: set[int],
+                 unknown: dict[int, str]) -> None:
+        self.index = index
+        self.writes = writes
+        self.loads = loads
+        self.reached = reached
+        self.done = done
+        self.unknown = unknown
+
+    def steps(self, steps: Iterable[Any]) -> None:
+        for step in steps:
+            if isinstance(step, Write):
+                self.write(step)
+            elif isinstance(step, Block):
+                # The executor skips a block whose module finished earlier in
+                # the run (a module registered under two parents).
+                if step.steps is None or id(step.module) in self.done:
+                    continue
+                self.reached.add(step.path)
+                self.steps(step.steps)
+                if isinstance(step.module, BaseModule):
+                    self.done.add(id(step.module))
+            elif isinstance(step, Load):
+                self.load(step)
+            elif isinstance(step, Call):
+                self.call(step)
+
+    def add(self, tensor: Any, writer: Writer) -> None:
+        if tensor is not None and id(tensor) in self.writes:
+            self.writes[id(tensor)].append(writer)
+
+    def write(self, step: Write) -> None:
+        record = step.record
+        writer = Writer("init", record.writer or "?", dict(record.args), record.origin, step.path)
+        # The executor writes the weight, then the bias; a computed weight (a
+        # parametrization) is not a parameter and so records nothing here.
+        self.add(getattr(step.module, "weight", None), writer)
+        self.add(getattr(step.module, "bias", None), writer)
+
+    def call(self, step: Call) -> None:
+        if step.chained and (getattr(step.module, "is_init", False)
+                             or id(step.module) in self.done):
+            return
+        self.reached.add(step.path)
+        writer = Writer(USER, step.record.writer or "user code", {}, step.record.origin,
+                        step.path)
+        for p in step.module.parameters():
+            self.add(p, writer)
+        if step.chained and isinstance(step.module, BaseModule):
+            self.done.add(id(step.module))
+
+    def load(self, step: Load) -> None:
+        initializer = step.initializer
+        record = step.record
+        base = dict(checkpoint=initializer.checkpoint, prefix=initializer.prefix,
+                    module=step.path, origin=record.origin)
+        problem = self.unknown.get(id(step))
+        if problem is not None:
+            # What it loads is unknown: every parameter below may be loaded.
+            self.loads.append(LoadPlan(**base, known=False, problem=problem))
+            writer = Writer(UNKNOWN, "Pretrained", dict(record.args), record.origin, step.path)
+            for p in step.module.parameters():
+                self.add(p, writer)
+            return
+        expected = step.module.state_dict(keep_vars=True)
+        loaded, mismatched, unexpected = [], [], []
+        prefix = "" if initializer.prefix is None else initializer.prefix.rstrip(".") + "."
+        for key, value in step.state_dict.items():
+            target = expected.get(key)
+            if target is None:
+                unexpected.append(key)
+                continue
+            if not isinstance(value, torch.Tensor):
+                continue
+            if not _compatible(tuple(value.shape), tuple(target.shape)):
+                mismatched.append((key, tuple(value.shape), tuple(target.shape)))
+                continue
+            loaded.append(key)
+            self.add(target, Writer("load", "Pretrained", dict(record.args), record.origin,
+                                    step.path, key=prefix + key))
+        missing = [k for k in expected if k not in step.state_dict
+                   and "num_batches_tracked" not in k]
+        self.loads.append(LoadPlan(**base, loaded=tuple(loaded), missing=tuple(missing),
+                                   unexpected=tuple(unexpected), mismatched=tuple(mismatched)))
