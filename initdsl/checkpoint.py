@@ -76,18 +76,21 @@ class LoadReport:
         }
 
 
-def local_path(source: str) -> str:
+def local_path(source: str, download: bool = True) -> str:
     """The local file a checkpoint source names, downloading ``http(s)://`` once.
 
     Downloads go to torch's hub cache (``$TORCH_HOME/hub/checkpoints``), so a
-    URL is fetched only the first time.
+    URL is fetched only the first time. With ``download=False`` a URL that is
+    not cached raises ``LookupError``.
     """
     if source.startswith(_REMOTE):
         cache = os.path.join(torch.hub.get_dir(), "checkpoints")
-        os.makedirs(cache, exist_ok=True)
         name = os.path.basename(urllib.parse.urlparse(source).path) or "checkpoint"
         path = os.path.join(cache, name)
         if not os.path.exists(path):
+            if not download:
+                raise LookupError(f"{source} is remote and not in torch's hub cache")
+            os.makedirs(cache, exist_ok=True)
             logger.info("downloading %s to %s", source, path)
             torch.hub.download_url_to_file(source, path, progress=False)
         return path
@@ -101,18 +104,40 @@ def local_path(source: str) -> str:
     return os.path.expanduser(source)
 
 
-def read_checkpoint(source: str, map_location: Any = "cpu", weights_only: bool = True) -> Any:
-    """Read a checkpoint file (whatever it holds) from a path or URL."""
-    path = local_path(source)
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+    "U8": torch.uint8, "BOOL": torch.bool,
+}
+
+
+def read_checkpoint(source: str, map_location: Any = "cpu", weights_only: bool = True,
+                    *, download: bool = True) -> Any:
+    """Read a checkpoint file (whatever it holds) from a path or URL.
+
+    ``map_location="meta"`` reads structure, keys, shapes and dtypes only —
+    no tensor data (torch files are memory-mapped onto ``meta``,
+    ``.safetensors`` files are read by their header).
+    """
+    path = local_path(source, download)
     if not os.path.isfile(path):
         raise CheckpointNotFoundError(f"{path} can not be found.")
     if path.endswith(".safetensors"):
         try:
+            from safetensors import safe_open
             from safetensors.torch import load_file
         except ImportError:
             raise MissingDependencyError(
                 f"reading {path} needs the 'safetensors' package: pip install safetensors"
             ) from None
+        if str(map_location) == "meta":
+            shapes = {}
+            with safe_open(path, framework="pt") as handle:
+                for key in handle.keys():
+                    part = handle.get_slice(key)
+                    dtype = _SAFETENSORS_DTYPES.get(part.get_dtype(), torch.float32)
+                    shapes[key] = torch.empty(part.get_shape(), dtype=dtype, device="meta")
+            return shapes
         device = map_location if isinstance(map_location, (str, torch.device)) else "cpu"
         return load_file(path, device=str(device))
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 

@@ -24,9 +24,6 @@ command line's job, finding problems in it is :mod:`initdsl.lint`'s.
 
 from __future__ import annotations
 
-import os
-import pickle
-import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -36,7 +33,7 @@ import torch
 from torch import nn
 
 from .base_module import BaseModule
-from .checkpoint import local_path, select_state_dict
+from .checkpoint import read_checkpoint, select_state_dict
 from .compile import Compiled
 from .errors import (
     CheckpointNotFoundError,
@@ -298,55 +295,13 @@ class Explanation:
 
 # -- checkpoints, by keys and shapes -------------------------------------------------------
 
-_SAFETENSORS_DTYPES = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
-    "U8": torch.uint8, "BOOL": torch.bool,
-}
-
-
 def read_checkpoint_shapes(source: str, weights_only: bool = True) -> Any:
     """A checkpoint's structure with every tensor replaced by a ``meta`` tensor.
 
-    Keys, nesting, shapes and dtypes are kept; no tensor data is read (torch
-    files are opened memory-mapped onto ``meta``, ``.safetensors`` files by
-    their header). Raises :class:`~initdsl.CheckpointNotFoundError` for a
-    missing file and ``LookupError`` for a remote checkpoint that is not in
-    torch's hub cache (nothing is downloaded).
+    No tensor data is read and nothing is downloaded: a remote checkpoint
+    that is not in torch's hub cache raises ``LookupError``.
     """
-    if source.startswith(("http://", "https://")):
-        name = os.path.basename(urllib.parse.urlparse(source).path) or "checkpoint"
-        path = os.path.join(torch.hub.get_dir(), "checkpoints", name)
-        if not os.path.isfile(path):
-            raise LookupError(f"{source} is remote and not in torch's hub cache; explaining "
-                              "downloads nothing")
-    else:
-        path = local_path(source)
-    if not os.path.isfile(path):
-        raise CheckpointNotFoundError(f"{path} can not be found.")
-    if path.endswith(".safetensors"):
-        from safetensors import safe_open
-
-        shapes = {}
-        with safe_open(path, framework="pt") as handle:
-            for key in handle.keys():
-                part = handle.get_slice(key)
-                dtype = _SAFETENSORS_DTYPES.get(part.get_dtype(), torch.float32)
-                shapes[key] = torch.empty(part.get_shape(), dtype=dtype, device="meta")
-        return shapes
-    try:
-        try:
-            return torch.load(path, map_location="meta", weights_only=weights_only, mmap=True)
-        except RuntimeError as error:
-            if "mmap" not in str(error):
-                raise
-            # The legacy (non-zip) format cannot be memory-mapped; onto meta it
-            # still allocates nothing.
-            return torch.load(path, map_location="meta", weights_only=weights_only)
-    except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise InitError(f"{path} holds Python objects that safe loading refuses ({first})"
-                        ) from None
+    return read_checkpoint(source, "meta", weights_only, download=False)
 
 
 def _compatible(checkpoint_shape: tuple[int, ...], model_shape: tuple[int, ...]) -> bool:

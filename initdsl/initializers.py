@@ -8,7 +8,6 @@ constructor, so a configuration can be rejected before any tensor is touched.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from numbers import Real
 from typing import Any, ClassVar
