@@ -59,6 +59,13 @@ from .format import format
 from .parse import parse
 from .policy import apply, load
 
+# The fast engine (docs/fast.md). `initdsl.plan` and `initdsl.materialize` are
+# the functions; the core's planner stays importable as `from initdsl.plan
+# import Planner`. `initdsl.schedule`, `initdsl.rng` and `initdsl.fast` hold
+# the rest.
+from .schedule import Schedule, plan
+from .materialize import materialize
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -73,6 +80,10 @@ __all__ = [
     "Policy",
     "Diagnostic",
     "PolicyError",
+    # the fast engine
+    "plan",
+    "materialize",
+    "Schedule",
     # running an init_cfg
     "initialize",
     "BaseModule",

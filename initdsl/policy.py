@@ -37,8 +37,8 @@ def load(path: str | os.PathLike[str]) -> Policy:
     return parse(text, filename=os.fspath(path))
 
 
-def apply(model: nn.Module, policy_or_text: Policy | str, *, filename: str | None = None
-          ) -> Provenance:
+def apply(model: nn.Module, policy_or_text: Policy | str, *, filename: str | None = None,
+          mode: str = "exact", seed: int | None = None) -> Provenance:
     """Initialize ``model`` with a policy (text or parsed) and return its provenance.
 
     Everything is checked first — syntax, initializer names and arguments,
@@ -47,11 +47,19 @@ def apply(model: nn.Module, policy_or_text: Policy | str, *, filename: str | Non
     written. The run is bit-identical to running the compiled ``init_cfg``
     through the core under the same seed.
 
+    ``mode="fast"`` runs the same plan in fast mode instead
+    (:mod:`initdsl.fast`, docs/fast.md): every tensor written once, random
+    values from generators keyed by ``(seed, parameter name, block)``, blocks
+    filled in parallel. ``seed=None`` draws the seed from torch's global
+    generator. In exact mode a ``seed`` is ``torch.manual_seed(seed)`` first.
+
     Example:
         >>> prov = apply(model, "Conv2d -> kaiming(mode=fan_out)\\nLinear -> normal(std=0.01)")
         >>> str(prov["conv1.weight"].origin)
         '<string>:1:1'
     """
+    if mode not in ("exact", "fast"):
+        raise ValueError(f"mode must be 'exact' or 'fast', got {mode!r}")
     if isinstance(policy_or_text, str):
         policy, diagnostics = parse_recovering(policy_or_text, filename)
     else:
@@ -61,6 +69,14 @@ def apply(model: nn.Module, policy_or_text: Policy | str, *, filename: str | Non
         diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
         raise PolicyError(diagnostics, policy.source)
     compiled = compile_checked(policy)
+    if mode == "fast":
+        from .fast import apply as apply_fast
+
+        return apply_fast(model, compiled, seed=seed)
+    if seed is not None:
+        import torch
+
+        torch.manual_seed(seed)
     run_scoped(model, compiled.scopes, compiled.source_of)
     return provenance(model)
 

@@ -242,7 +242,10 @@ def test_map_location_is_passed_to_torch_load(tmp_path, source, monkeypatch):
 
 
 def test_checkpoint_read_once_per_run(tmp_path, source, monkeypatch):
-    import initdsl.plan as plan
+    import importlib
+
+    # `initdsl.plan` is the fast engine's function; the core's module is in sys.modules
+    plan = importlib.import_module("initdsl.plan")
 
     path = tmp_path / "net.pth"
     torch.save(source.state_dict(), path)

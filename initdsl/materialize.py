@@ -1,0 +1,247 @@
+"""Materialize a model built on the meta device: allocate every tensor once, write it once.
+
+``torch.device("meta")`` builds a model's structure without memory;
+``to_empty`` then allocates uninitialized memory and the model's
+initialization writes it, often several times (constructor defaults, then
+``init_weights``, then a checkpoint). :func:`materialize` plans the run
+first (:func:`initdsl.plan`) and then, for each tensor:
+
+* a tensor whose final writer is a checkpoint load, whose checkpoint tensor
+  already has the target device and dtype, is *assigned* the checkpoint's
+  tensor (memory-mapped for ``torch.save`` files and ``.safetensors``): no
+  allocation, no copy (``assign=False`` copies instead);
+* every other tensor is allocated once on ``device`` (floating-point ones in
+  ``dtype``) and written once by fast mode (:mod:`initdsl.fast`);
+* tensors no rule writes get their module's defaults — the module's
+  ``reset_running_stats()`` when only buffers are left (batch norms),
+  else its ``reset_parameters()`` (called before the planned writes, which
+  then overwrite what it wrote), with torch's global generator seeded from
+  ``(seed, module name)``. What no default covers — a parameter or buffer of
+  a module without such a method (``cls_token``, ``pos_embed``, a computed
+  non-persistent buffer) — is filled with zeros and listed in a warning
+  (``unwritten="warn"``; ``"zeros"`` fills silently, ``"error"`` refuses
+  before anything is allocated). A materialized model never holds
+  uninitialized memory.
+
+Everything is validated before the first allocation: a failure leaves the
+model on the meta device, as it was.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .errors import InitValueError
+from .fast import Prepared, prepare, run, tensors_of
+from .provenance import LEDGER, Origin, Record
+from .rng import resolve_seed, seeded
+from .schedule import Copy, Opaque, PolicyLike, Schedule, Target, no_gc, plan
+
+__all__ = ["materialize", "UNWRITTEN_CHOICES"]
+
+UNWRITTEN_CHOICES = ("warn", "zeros", "error")
+
+
+def materialize(model: nn.Module, policy: PolicyLike = None, *,
+                device: torch.device | str | int = "cpu", dtype: torch.dtype | None = None,
+                seed: int | None = None, threads: int | None = None,
+                filename: str | None = None, assign: bool = True,
+                unwritten: str = "warn") -> nn.Module:
+    """Allocate ``model`` (built on meta) on ``device`` and initialize it in fast mode.
+
+    Args:
+        model: a module whose parameters and buffers are all on the meta device.
+        policy: anything :func:`initdsl.plan` takes; ``None`` runs the
+            modules' own ``init_cfg`` s.
+        device: where to allocate.
+        dtype: the dtype of floating-point parameters and buffers (default:
+            as built); other tensors keep theirs.
+        seed: the fast-mode seed (``None``: drawn from torch's global generator).
+        threads: threads filling blocks (default ``torch.get_num_threads()``).
+        filename: the file policy text came from.
+        assign: use checkpoint tensors as the model's tensors where device
+            and dtype already match (zero-copy; a ``torch.save`` checkpoint is
+            memory-mapped copy-on-write, so the file is never modified).
+        unwritten: what to do with tensors that neither a rule nor a module
+            default writes: ``"warn"`` (zeros and a warning), ``"zeros"``,
+            ``"error"``.
+
+    Returns:
+        ``model``, materialized in place.
+
+    The values equal those of ``initdsl.apply(model, policy, mode="fast",
+    seed=seed)`` on the same model built on ``device``, for every tensor
+    that a rule writes or a checkpoint supplies.
+    """
+    if unwritten not in UNWRITTEN_CHOICES:
+        raise ValueError(f"unwritten must be one of {', '.join(UNWRITTEN_CHOICES)}, "
+                         f"got {unwritten!r}")
+    with no_gc():
+        return _materialize(model, policy, device, dtype, seed, threads, filename, assign,
+                            unwritten)
+
+
+def _materialize(model: nn.Module, policy: PolicyLike, device: torch.device | str | int,
+                 dtype: torch.dtype | None, seed: int | None, threads: int | None,
+                 filename: str | None, assign: bool, unwritten: str) -> nn.Module:
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    schedule = plan(model, policy, filename=filename)
+    real = [t.name for t in schedule.targets if not t.tensor.is_meta]
+    if real:
+        raise ValueError(
+            f"materialize() takes a model built on the meta device; {real[0]!r} (and "
+            f"{len(real) - 1} more) already holds data. Use initdsl.apply(model, policy, "
+            "mode='fast') to initialize a built model")
+    dtype_of = (lambda t: _dtype(t.tensor, dtype))
+    defaults, zeroed = _defaults_needed(schedule)
+    if unwritten == "error" and zeroed:
+        raise InitValueError(
+            f"{len(zeroed)} tensors are written by no rule and no module default: "
+            f"{', '.join(t.name for t in zeroed[:10])}{' …' if len(zeroed) > 10 else ''}")
+    seed = resolve_seed(seed)  # after validation: a refused run consumes no randomness
+    # Everything that can fail runs before the first allocation.
+    prepared = prepare(schedule, seed, device=device, dtype_of=dtype_of)
+
+    fresh = _allocate(schedule, device, dtype, assign)
+    _install(schedule, fresh)
+    _apply_defaults(model, defaults, zeroed, seed, unwritten)
+    run(schedule, seed=seed, threads=threads, tensors=tensors_of(fresh), prepared=prepared)
+    return model
+
+
+def _dtype(tensor: Tensor, dtype: torch.dtype | None) -> torch.dtype:
+    # As Module.to(dtype): only floating-point tensors change dtype.
+    if dtype is not None and tensor.is_floating_point():
+        return dtype
+    return tensor.dtype
+
+
+def _allocate(schedule: Schedule, device: torch.device, dtype: torch.dtype | None,
+              assign: bool) -> dict[int, Tensor]:
+    """``id(meta tensor) → new tensor``: the checkpoint's tensor where it can be assigned,
+    else uninitialized memory (every byte of which is written later)."""
+    fresh: dict[int, Tensor] = {}
+    used: set[tuple[int, int]] = set()  # checkpoint storage regions already assigned
+    assignable = assign and not schedule.barriers
+    for target in schedule.targets:
+        meta = target.tensor
+        want = _dtype(meta, dtype)
+        final = target.final
+        if assignable and isinstance(final, Copy):
+            source = final.source
+            region = (source.untyped_storage().data_ptr(), source.storage_offset())
+            if (source.device == device and source.dtype == want and region not in used
+                    and not source.requires_grad):
+                # Two tensors must not share one checkpoint tensor's memory: the
+                # second one gets a copy.
+                used.add(region)
+                fresh[id(meta)] = source
+                continue
+        fresh[id(meta)] = torch.empty(meta.shape, dtype=want, device=device)
+    return fresh
+
+
+def _install(schedule: Schedule, fresh: dict[int, Tensor]) -> None:
+    """Put the new tensors in every slot that held the meta ones (tied tensors stay tied)."""
+    for target in schedule.targets:
+        data = fresh[id(target.tensor)]
+        old = target.tensor
+        if target.kind == "parameter":
+            cls = type(old) if isinstance(old, nn.Parameter) else nn.Parameter
+            value: Tensor = cls(data, requires_grad=old.requires_grad)
+        else:
+            value = data
+        for module, attr in target.slots:
+            if target.kind == "parameter":
+                module._parameters[attr] = value
+            else:
+                module._buffers[attr] = value
+        # The run writes through the resolver: point it at the installed tensor.
+        fresh[id(target.tensor)] = value
+
+
+def _planned(target: Target) -> bool:
+    return any(not isinstance(w, Opaque) for w in target.writes)
+
+
+def _defaults_needed(schedule: Schedule) -> tuple[list[tuple[str, nn.Module, list[Target], str]],
+                                                   list[Target]]:
+    """Which modules' defaults to run, and which tensors no default covers.
+
+    A module is reset only if one of its *own* tensors is written by no
+    planned step; which method covers it is decided from the module's
+    methods, and checked again after the call (version counters).
+    """
+    owned: dict[int, tuple[str, nn.Module, list[Target]]] = {}
+    for target in schedule.targets:
+        if _planned(target):
+            continue
+        module, _ = target.slots[0]
+        entry = owned.setdefault(id(module), (target.owner, module, []))
+        entry[2].append(target)
+    defaults: list[tuple[str, nn.Module, list[Target], str]] = []
+    zeroed: list[Target] = []
+    for path, module, targets in owned.values():
+        only_buffers = all(t.kind == "buffer" for t in targets)
+        if only_buffers and callable(getattr(module, "reset_running_stats", None)):
+            defaults.append((path, module, targets, "reset_running_stats"))
+        elif callable(getattr(module, "reset_parameters", None)):
+            defaults.append((path, module, targets, "reset_parameters"))
+        else:
+            zeroed.extend(t for t in targets if not t.writes)
+            defaults.append((path, module, targets, ""))
+    return defaults, zeroed
+
+
+def _apply_defaults(model: nn.Module, defaults: list[tuple[str, nn.Module, list[Target], str]],
+                    zeroed: list[Target], seed: int, unwritten: str) -> None:
+    silent: list[str] = []
+    for path, module, targets, method in defaults:
+        tensors = [_current(t) for t in targets]
+        versions = [t._version for t in tensors]
+        if method == "reset_running_stats":  # fills only: nothing to seed
+            with torch.no_grad():
+                module.reset_running_stats()
+        elif method:
+            devices = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
+            with seeded(seed, f"default|{path}", devices), torch.no_grad():
+                getattr(module, method)()
+        if method:
+            record = Record(writer=f"{type(module).__name__}.{method}",
+                            origin=Origin(path, via="default"),
+                            text=f"Initialized by `{method}` of {type(module).__name__} "
+                                 "(materialize: no rule writes it)")
+            for target, tensor in zip(targets, tensors):
+                if target.kind == "parameter":
+                    LEDGER.record(tensor, record)
+        for target, tensor, version in zip(targets, _tensors(targets), versions):
+            if tensor._version == version:
+                # Nothing covered it: never leave uninitialized memory behind.
+                with torch.no_grad():
+                    tensor.zero_()
+                if target not in zeroed and not target.writes:
+                    silent.append(target.name)
+                if target.kind == "parameter":
+                    LEDGER.record(tensor, Record(writer=None))
+    names = [t.name for t in zeroed] + silent
+    if names and unwritten == "warn":
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        warnings.warn(
+            f"materialize: no rule writes {len(names)} tensors of {type(model).__name__} and "
+            f"their modules have no reset_parameters()/reset_running_stats() that does; they "
+            f"were filled with zeros: {shown}", stacklevel=3)
+
+
+def _current(target: Target) -> Tensor:
+    module, attr = target.slots[0]
+    return module._parameters[attr] if target.kind == "parameter" else module._buffers[attr]
+
+
+def _tensors(targets: list[Target]) -> list[Tensor]:
+    return [_current(t) for t in targets]
