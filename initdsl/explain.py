@@ -42,7 +42,8 @@ from .errors import (
 )
 from .initializers import PretrainedInit
 from .plan import Block, Call, Load, Planner, Write, has_own_init_weights
-from .provenance import Origin
+from .provenance import Origin, jsonable as _jsonable
+from .schedule import scopes_of
 
 __all__ = [
     "Writer",
@@ -383,29 +384,6 @@ class _StaticPlanner(Planner):
         return step
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else str(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
-
-
-def _scopes(policy: Compiled | Mapping[str, Any] | Sequence[Any] | None
-            ) -> tuple[dict[str, Any], Any]:
-    if isinstance(policy, Compiled):
-        return dict(policy.scopes), policy.source_of
-    if policy is None:
-        return {}, None
-    if isinstance(policy, Mapping) and "type" not in policy:
-        return dict(policy), None
-    return {"": policy}, None
-
-
 def explain(model: nn.Module, policy: Compiled | Mapping[str, Any] | Sequence[Any] | None
             ) -> Explanation:
     """Resolve, without writing, what running ``policy`` on ``model`` writes to each parameter.
@@ -422,7 +400,7 @@ def explain(model: nn.Module, policy: Compiled | Mapping[str, Any] | Sequence[An
     rejects a module it matches, a prefix that matches no checkpoint key, a
     missing checkpoint) are collected in ``problems`` instead of raised.
     """
-    scopes, source_of = _scopes(policy)
+    scopes, source_of = scopes_of(model, policy)
     planner = _StaticPlanner(model, scopes, source_of)
     problems: list[Problem] = []
     try:

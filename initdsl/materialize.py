@@ -30,13 +30,12 @@ model on the meta device, as it was.
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .errors import InitValueError
-from .fast import Prepared, prepare, run, tensors_of
+from .fast import prepare, run, tensors_of
 from .provenance import LEDGER, Origin, Record
 from .rng import resolve_seed, seeded
 from .schedule import Copy, Opaque, PolicyLike, Schedule, Target, no_gc, plan

@@ -18,7 +18,7 @@ from torch import nn
 
 from .ast import NameRule, Policy, Scope, Statement
 from .check import check
-from .compile import compile_checked
+from .compile import Compiled, compile_checked
 from .diagnostics import Diagnostic
 from .engine import run_scoped
 from .errors import PolicyError
@@ -60,15 +60,7 @@ def apply(model: nn.Module, policy_or_text: Policy | str, *, filename: str | Non
     """
     if mode not in ("exact", "fast"):
         raise ValueError(f"mode must be 'exact' or 'fast', got {mode!r}")
-    if isinstance(policy_or_text, str):
-        policy, diagnostics = parse_recovering(policy_or_text, filename)
-    else:
-        policy, diagnostics = policy_or_text, []
-    diagnostics += check(policy) + check_model(policy, model)
-    if diagnostics:
-        diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
-        raise PolicyError(diagnostics, policy.source)
-    compiled = compile_checked(policy)
+    compiled = compile_for(model, policy_or_text, filename)
     if mode == "fast":
         from .fast import apply as apply_fast
 
@@ -79,6 +71,25 @@ def apply(model: nn.Module, policy_or_text: Policy | str, *, filename: str | Non
         torch.manual_seed(seed)
     run_scoped(model, compiled.scopes, compiled.source_of)
     return provenance(model)
+
+
+def compile_for(model: nn.Module, policy_or_text: Policy | str, filename: str | None = None
+                ) -> Compiled:
+    """Check a policy (text or parsed) against ``model`` and compile it.
+
+    Every problem — syntax, initializer names and arguments, scopes and name
+    rules that name no module — is collected into one
+    :class:`~initdsl.PolicyError`, sorted by position.
+    """
+    if isinstance(policy_or_text, str):
+        policy, diagnostics = parse_recovering(policy_or_text, filename)
+    else:
+        policy, diagnostics = policy_or_text, []
+    diagnostics += check(policy) + check_model(policy, model)
+    if diagnostics:
+        diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
+        raise PolicyError(diagnostics, policy.source)
+    return compile_checked(policy)
 
 
 def check_model(policy: Policy, model: nn.Module) -> list[Diagnostic]:

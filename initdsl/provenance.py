@@ -83,7 +83,7 @@ class Record:
     def to_dict(self) -> dict[str, Any]:
         return {
             "writer": self.writer,
-            "args": {k: _jsonable(v) for k, v in self.args.items()},
+            "args": {k: jsonable(v) for k, v in self.args.items()},
             "origin": None if self.origin is None else self.origin.to_dict(),
             "text": self.text,
         }
@@ -92,13 +92,16 @@ class Record:
 UNWRITTEN = Record(writer=None)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data (non-finite floats and other objects as strings)."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else str(value)
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
     return str(value)
 
 

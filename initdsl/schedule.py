@@ -382,21 +382,9 @@ def scopes_of(model: nn.Module, policy: PolicyLike, filename: str | None = None
     * ``None``: the modules' own ``init_cfg`` (what ``model.init_weights()`` runs).
     """
     if isinstance(policy, (str, Policy)):
-        from .check import check
-        from .compile import compile_checked
-        from .errors import PolicyError
-        from .parse import parse_recovering
-        from .policy import check_model
+        from .policy import compile_for
 
-        if isinstance(policy, str):
-            parsed, diagnostics = parse_recovering(policy, filename)
-        else:
-            parsed, diagnostics = policy, []
-        diagnostics += check(parsed) + check_model(parsed, model)
-        if diagnostics:
-            diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
-            raise PolicyError(diagnostics, parsed.source)
-        compiled = compile_checked(parsed)
+        compiled = compile_for(model, policy, filename)
         return compiled.scopes, compiled.source_of
     if isinstance(policy, Compiled):
         return dict(policy.scopes), policy.source_of
