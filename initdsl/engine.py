@@ -9,7 +9,6 @@ not log their own report.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -21,6 +20,7 @@ from .base_module import BaseModule
 from .execute import execute
 from .plan import Call, CfgSource, Planner, has_own_init_weights
 from .provenance import Origin, Record, log_report
+from .schedule import no_gc
 
 __all__ = ["initialize", "run_init_weights", "run_scoped"]
 
@@ -38,18 +38,14 @@ def _run(root: nn.Module, planner: Planner | None = None) -> Iterator[tuple[Plan
         return
     planner = planner or Planner(root)
     token = _ACTIVE.set(planner)
-    # A run allocates many small long-lived objects (steps, records); the
-    # cyclic collector would otherwise trigger full collections that cost more
-    # than the run itself on models with thousands of modules. Nothing a run
-    # allocates needs cycle collection to be freed.
-    collecting = gc.isenabled()
-    gc.disable()
+    # Nothing a run allocates needs cycle collection to be freed, and full
+    # collections cost more than the run itself on models with thousands of
+    # modules: pause the collector for the run.
     try:
-        yield planner, True
+        with no_gc():
+            yield planner, True
     finally:
         _ACTIVE.reset(token)
-        if collecting:
-            gc.enable()
 
 
 def initialize(module: nn.Module, init_cfg: dict | list[dict]) -> None:
