@@ -1,7 +1,7 @@
 """initdsl's fast engine against mmengine, exact mode and the one-fill floor, side by side.
 
-    python benchmarks/bench_fast.py                 # full sizes, 5 repeats (≈ 30-40 min, 2 cores)
-    python benchmarks/bench_fast.py --quick         # tiny sizes, a smoke run (≈ 2 min)
+    python benchmarks/bench_fast.py                 # full sizes, 5 repeats (≈ 35 min, 2 cores)
+    python benchmarks/bench_fast.py --quick         # tiny sizes, 1 repeat: a smoke run (≈ 4 min)
     python benchmarks/bench_fast.py --lm-scale 0.25 # a smaller decoder LM
     python benchmarks/bench_fast.py --models resnet,lm --repeats 7
 
@@ -470,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="repeats per contender (default 5, --quick 3)")
+                        help="repeats per contender (default 5, --quick 1)")
     parser.add_argument("--models", default="resnet,vit,lm,chain,siblings",
                         help="comma-separated subset of resnet,vit,lm,chain,siblings")
     parser.add_argument("--lm-scale", type=float, default=1.0,
@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         result = save_checkpoint(job) if job.get("contender") == "save" else measure(job)
         print(json.dumps(result))
         return 0
-    args.repeats = args.repeats or (3 if args.quick else 5)
+    args.repeats = args.repeats or (1 if args.quick else 5)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in LABELS]
     if unknown or not models:

@@ -14,7 +14,7 @@ from torch import nn
 import initdsl
 import initdsl.fast
 
-from core.helpers import changed, snapshot, tensor_bytes  # noqa: F401 - re-exported
+from core.helpers import tensor_bytes
 
 #: Every initializer kind, an override that overwrites an earlier write (head),
 #: a constant bias and a BatchNorm whose running statistics no rule writes.
