@@ -20,7 +20,7 @@ from .base_module import BaseModule
 from .execute import execute
 from .plan import Call, CfgSource, Planner, has_own_init_weights
 from .provenance import Origin, Record, log_report
-from .schedule import no_gc
+from .collector import no_gc
 
 __all__ = ["initialize", "run_init_weights", "run_scoped"]
 

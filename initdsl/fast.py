@@ -53,6 +53,7 @@ from .rng import (
     resolve_seed,
     seeded,
 )
+from .collector import no_gc
 from .schedule import (
     Barrier,
     Copy,
@@ -62,7 +63,6 @@ from .schedule import (
     Segment,
     Target,
     mismatch_warning,
-    no_gc,
     plan,
 )
 

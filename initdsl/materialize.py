@@ -38,7 +38,8 @@ from .errors import InitValueError
 from .fast import prepare, run, tensors_of
 from .provenance import LEDGER, Origin, Record
 from .rng import resolve_seed, seeded
-from .schedule import Copy, Opaque, PolicyLike, Schedule, Target, no_gc, plan
+from .collector import no_gc
+from .schedule import Copy, Opaque, PolicyLike, Schedule, Target, plan
 
 __all__ = ["materialize", "UNWRITTEN_CHOICES"]
 

@@ -30,8 +30,6 @@ be written.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Union
@@ -43,6 +41,7 @@ from torch import Tensor, nn
 from .ast import Policy
 from .base_module import BaseModule
 from .checkpoint import LoadReport
+from .collector import no_gc
 from .compile import Compiled
 from .plan import Block, Call, Load, Planner, Step, Write, has_own_init_weights
 from .provenance import UNWRITTEN, Origin, Record
@@ -58,7 +57,6 @@ __all__ = [
     "Schedule",
     "plan",
     "scopes_of",
-    "no_gc",
 ]
 
 logger = logging.getLogger("initdsl")
@@ -441,24 +439,6 @@ def _plan(model: nn.Module, policy: PolicyLike, filename: str | None) -> Schedul
         return flattener.schedule(planner, repeated=True)
     flattener.steps([block])
     return flattener.schedule(planner)
-
-
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a plan is built or run.
-
-    Planning allocates a few small objects per module and tensor and frees
-    none of them, so the collector's full passes (which scan every object of
-    the process, the user's included) find nothing and cost up to seconds on
-    models with many modules.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # -- flattening -----------------------------------------------------------------------------
