@@ -9,11 +9,13 @@ again, so one run reports every syntax error in the file.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import importlib.resources
 import json
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 import attrs
 from lark import Lark, Token, Tree
@@ -42,6 +44,8 @@ from .ast import (
     String,
     Value,
 )
+from . import fastparse
+from .collector import no_gc
 from .diagnostics import Diagnostic
 from .errors import PolicyError
 
@@ -107,6 +111,17 @@ def parse_recovering(text: str, filename: str | None = None
     tree; parsing resumes at the next statement boundary.
     """
     file = filename if filename is not None else STRING_FILENAME
+    with no_gc():
+        try:
+            statements, comments = fastparse.read(text, file)
+        except fastparse.Reject:
+            return _parse_with_lark(text, file)
+        policy = Policy(statements, span=_whole(text, file), source=text)
+        return _attach_comments(policy, comments, text), []
+
+
+def _parse_with_lark(text: str, file: str) -> tuple[Policy, list[Diagnostic]]:
+    """The reference parse: every syntax error, each broken statement left out."""
     diagnostics: list[Diagnostic] = []
     work = text
     tree: Tree | None = None
@@ -255,26 +270,26 @@ def _attach_block(statements: list[Statement], comments: list[Comment], lines: l
     trailing: dict[int, Comment] = {}
     end: list[Comment] = []
     opened: Comment | None = None
+    # Statements are in source order and do not overlap, and a comment runs to
+    # the end of its line, so only the statement starting last before a
+    # comment can hold it or end on its line, and the next one may follow it.
+    starts = [_key(s.span) for s in statements]
     for comment in comments:
         at = _key(comment.span)
-        owner = next((i for i, s in enumerate(statements)
-                      if isinstance(s, Scope) and _key(s.path_span, end=True) < at
-                      < _key(s.span, end=True)), None)
-        if owner is not None:
-            inner.setdefault(owner, []).append(comment)
-            continue
-        before = [i for i, s in enumerate(statements)
-                  if s.span.end_line == comment.span.line and _key(s.span, end=True) <= at]
-        if before:
-            trailing[before[-1]] = comment
+        index = bisect.bisect_left(starts, at)
+        previous = statements[index - 1] if index else None
+        if (isinstance(previous, Scope)
+                and _key(previous.path_span, end=True) < at < _key(previous.span, end=True)):
+            inner.setdefault(index - 1, []).append(comment)
+        elif (previous is not None and previous.span.end_line == comment.span.line
+                and _key(previous.span, end=True) <= at):
+            trailing[index - 1] = comment
         elif open_line is not None and comment.span.line == open_line:
             opened = comment
+        elif index == len(statements):
+            end.append(comment)
         else:
-            after = next((i for i, s in enumerate(statements) if _key(s.span) > at), None)
-            if after is None:
-                end.append(comment)
-            else:
-                leading.setdefault(after, []).append(comment)
+            leading.setdefault(index, []).append(comment)
 
     result: list[Statement] = []
     previous_line = open_line  # last line used by an earlier item of this block
@@ -293,24 +308,27 @@ def _attach_block(statements: list[Statement], comments: list[Comment], lines: l
             own.append(Comment(comment.text, comment.span, gap(comment.span.line)))
             previous_line = comment.span.line
         blank = gap(statement.span.line)
-        changes = dict(comments=own, trailing_comment=trailing.get(index),
-                       blank_line_before=blank)
+        changes: dict[str, Any] = {}
+        if own:
+            changes["comments"] = own
+        if index in trailing:
+            changes["trailing_comment"] = trailing[index]
+        if blank:
+            changes["blank_line_before"] = True
         if isinstance(statement, Scope):
             body, body_end, body_open = _attach_block(
                 list(statement.statements), inner.get(index, []), lines,
                 statement.path_span.end_line)
             changes.update(statements=body, end_comments=body_end, open_comment=body_open)
-        result.append(_evolve(statement, changes))
+        # Most statements carry nothing to attach; evolving each would dominate
+        # the parse of a long generated policy.
+        result.append(attrs.evolve(statement, **changes) if changes else statement)
         previous_line = statement.span.end_line
     closing: list[Comment] = []
     for comment in end:
         closing.append(Comment(comment.text, comment.span, gap(comment.span.line)))
         previous_line = comment.span.line
     return result, closing, opened
-
-
-def _evolve(node: Statement, changes: dict) -> Statement:
-    return attrs.evolve(node, **changes)
 
 
 # -- syntax errors ---------------------------------------------------------------------
