@@ -10,6 +10,7 @@ rules themselves live in the initializer classes, not here.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import weakref
@@ -34,6 +35,7 @@ from .ast import (
     value_of,
 )
 from .diagnostics import Diagnostic
+from . import initializers
 from .errors import InitError
 from .registry import WEIGHT_INITIALIZERS, Registry, accepted_arguments
 
@@ -52,6 +54,7 @@ RESERVED_ARGUMENTS = ("layer", "override", "type")
 PRETRAINED = "Pretrained"
 
 _ACCEPTED: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_POSITIONAL: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
 
 
 def snake_case(name: str) -> str:
@@ -106,9 +109,18 @@ class Initializers:
             known = _ACCEPTED[cls] = accepted_arguments(cls)
         return known
 
-    def positional(self, cls: Any) -> list[str]:
-        """The parameters positional arguments fill, in order."""
-        return [k for k in self.accepted(cls) if k not in RESERVED_ARGUMENTS]
+    @classmethod
+    def positional(cls, initializer: Any) -> tuple[str, ...]:
+        """The parameters positional arguments fill, in order (read once per class)."""
+        try:
+            known = _POSITIONAL.get(initializer)
+        except TypeError:  # not weakly referenceable: read it every time
+            known = None
+        if known is None:
+            known = tuple(k for k in cls.accepted(initializer) if k not in RESERVED_ARGUMENTS)
+            with contextlib.suppress(TypeError):
+                _POSITIONAL[initializer] = known
+        return known
 
     def bind(self, call: Call) -> dict[str, Any]:
         """``call``'s arguments by parameter name, as Python values (call must be valid)."""
@@ -153,6 +165,29 @@ def _blamed(message: str, keys: Iterable[str]) -> str | None:
     return named[0] if len(set(named)) == 1 else None
 
 
+_BUILT_IN_MODULE = initializers.__name__
+
+
+def _validation_key(cls: Any, cfg: Mapping[str, Any]) -> Any:
+    """What decides whether building ``cfg`` succeeds, as a hashable key.
+
+    Each value's type is in the key so that ``1``, ``1.0`` and ``true`` stay
+    apart. initdsl's own initializers check only that ``layer`` is a name or a
+    list of names, never which names, so for them the names are left out and
+    10,000 rules calling ``normal(std=0.02)`` on different layers are built
+    once; a user initializer might look at the names, so its key keeps them.
+    """
+    own = getattr(cls, "__module__", None) == _BUILT_IN_MODULE
+    return (cls, tuple(
+        (k, type(v), None if own and k == "layer" and _names(v) else v)
+        for k, v in cfg.items()))
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(item, str) for item in value))
+
+
 class _Checker:
     def __init__(self, initializers: Initializers, source: str | None, span: Span | None
                  ) -> None:
@@ -160,6 +195,10 @@ class _Checker:
         self.source = source
         self.span = span
         self.diagnostics: list[Diagnostic] = []
+        # cfgs that built without error. Policies repeat the same few calls on
+        # many rules, and building an initializer to validate it is the
+        # costliest step of a check.
+        self.valid: set[Any] = set()
 
     def report(self, code: str, message: str, span: Span | None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span or self.span))
@@ -318,11 +357,19 @@ class _Checker:
         After a failure on an argument that has a default, the argument is
         dropped and the build retried, so every bad value is reported.
         """
+        try:
+            key: Any = _validation_key(cls, cfg)
+            if key in self.valid:
+                return
+        except TypeError:  # an unhashable value: validate it every time
+            key = None
         cfg = dict(cfg)
         accepted = self.initializers.accepted(cls)
-        for _ in range(len(nodes) + 1):
+        for attempt in range(len(nodes) + 1):
             try:
                 self.initializers.registry.build(cfg)
+                if attempt == 0 and key is not None:
+                    self.valid.add(key)
                 return
             except Exception as error:  # noqa: BLE001 - a user initializer may raise anything
                 message = error.message if isinstance(error, InitError) else (

@@ -46,6 +46,7 @@ from .ast import (
     value_of,
 )
 from .check import PRETRAINED, Initializers, check
+from .collector import no_gc
 from .errors import PolicyError
 from .parse import parse_recovering
 from .registry import Registry
@@ -90,13 +91,16 @@ def compile(policy_or_text: Policy | str, filename: str | None = None, *,  # noq
     ``{module path: [cfgs]}`` with ``""`` for the root. Raises
     :class:`~initdsl.PolicyError` with every syntax and semantic error.
     """
-    return compile_policy(policy_or_text, filename, registry=registry).init_cfg
+    compiled = compile_policy(policy_or_text, filename, registry=registry)
+    # Nothing else holds these cfgs, so they need not be copied as init_cfg does.
+    return compiled.scopes if compiled.scoped else compiled.scopes[""]
 
 
 def compile_policy(policy_or_text: Policy | str, filename: str | None = None, *,
                    registry: Registry | None = None) -> Compiled:
     """Check and compile, keeping the cfg → source span table."""
-    return compile_checked(checked(policy_or_text, filename, registry=registry), registry)
+    with no_gc():
+        return compile_checked(checked(policy_or_text, filename, registry=registry), registry)
 
 
 def compile_checked(policy: Policy, registry: Registry | None = None) -> Compiled:
