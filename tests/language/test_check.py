@@ -207,6 +207,36 @@ def test_user_registered_initializers_are_available_and_checked():
                              registry=registry) == "Linear -> scaled_orthogonal(gain=0.5)\n"
 
 
+def test_repeated_calls_are_each_checked():
+    # Each distinct call is built once per check; a cached success must not
+    # hide a failure of a call that differs only in a value or its type.
+    text = ("a -> kaiming(mode=fan_out)\nb -> kaiming(mode=fan_out)\n"
+            "c -> kaiming(mode=fan)\nd -> kaiming(mode=fan)\n"
+            "e -> constant(1)\nf -> constant(\"1\")\n")
+    assert [(code, line) for code, line, _ in _found(text)] == [
+        ("E121", "3:19"), ("E121", "4:19"), ("E120", "6:15")]
+
+
+def test_user_initializers_are_checked_for_every_layer_list():
+    registry = Registry("test")
+
+    @registry.register_module()
+    class OnlyLinear(BaseInit):
+        """Refuses any layer but Linear: it looks at the names, as initdsl's own never do."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            if self.layer not in ([], ["Linear"]):
+                raise ValueError(f"OnlyLinear argument 'layer' must be Linear, got {self.layer}")
+
+        def init_weight(self, weight):
+            torch.nn.init.zeros_(weight)
+
+    with pytest.raises(initdsl.PolicyError) as caught:
+        initdsl.compile("Linear -> only_linear\nConv2d -> only_linear", registry=registry)
+    assert [(d.code, d.span.line) for d in caught.value.diagnostics] == [("E122", 2)]
+
+
 def test_snake_case_collisions_are_an_error_when_used():
     registry = Registry("test")
     registry.register_module(name="MyInit", module=initdsl.ConstantInit)
