@@ -186,7 +186,7 @@ class _Reader:
                 found = self.expect(_LAYER)
                 name = found.group(1)
                 if name is None:
-                    layers.append(Layer(self.decode(found.group(2)), self.span(*found.span(2))))
+                    layers.append(Layer(_decode(found.group(2)), self.span(*found.span(2))))
                 else:
                     layers.append(Layer(name, self.span(*found.span(1))))
                 if found.group(3) is None:  # `->`: the call follows
@@ -212,7 +212,7 @@ class _Reader:
         found = self.expect(_CHILD)
         group = found.lastindex
         word = found.group(group)  # type: ignore[arg-type]
-        return (self.decode(word) if group == 2 else word), self.span(*found.span(group))
+        return (_decode(word) if group == 2 else word), self.span(*found.span(group))
 
     def scope(self, keyword: re.Match[str]) -> Scope:
         start, line, base = self.at, self.line, self.base
@@ -251,17 +251,19 @@ class _Reader:
                 arg = _ARG.match(text, at)
                 if arg is None:
                     raise Reject
-                value = self.value(arg, 1)
-                keyword = arg.group(1)
+                keyword, _, minus, real, integer, string, name, comma = arg.groups()
+                value_start, value_end = arg.span(2)
+                value = _value(minus, real, integer, string, name,
+                               Span(file, line, value_start - base, line, value_end - base))
                 if keyword is None:
                     args.append(Arg(None, value, value.span))
                 elif keyword in _VALUE_WORDS:
                     raise Reject  # a keyword value there: `true = 1` is no argument
                 else:
-                    args.append(Arg(keyword, value, Span(file, line, arg.start() - base, line,
-                                                         value.span.end_column)))
+                    args.append(Arg(keyword, value, Span(file, line, at - base, line,
+                                                         value_end - base)))
                 at = arg.end()
-                if arg.group(8) is None and not text.startswith(")", at):
+                if comma is None and not text.startswith(")", at):
                     raise Reject
             end = at + 1
             self.at = self.skip(end)
@@ -272,7 +274,7 @@ class _Reader:
         start = self.at
         self.at = keyword.end()
         path = self.expect(_STRING_AT)
-        checkpoint = String(self.decode(path.group(1)), self.span(*path.span(1)))
+        checkpoint = String(_decode(path.group(1)), self.span(*path.span(1)))
         end = checkpoint.span
         options: list[Option] = []
         while True:
@@ -280,38 +282,39 @@ class _Reader:
             if word is None:
                 break
             self.at = word.end()
-            value = self.value(self.expect(_VALUE), 0)
+            found = self.expect(_VALUE)
+            _, minus, real, integer, string, name = found.groups()
+            value = _value(minus, real, integer, string, name, self.span(*found.span(1)))
             options.append(Option(word.group(1), value, self.join(word.start(), value.span)))
             end = value.span
         return Load(checkpoint, options, span=self.join(start, end))
 
-    def value(self, found: re.Match[str], before: int) -> Value:
-        """The value whose groups start after group ``before`` of ``found``.
 
-        They are: the whole value, its sign, then FLOAT, INT, STRING, NAME.
-        """
-        _, minus, real, integer, string, name = found.group(*range(before + 1, before + 7))
-        span = self.span(*found.span(before + 1))
-        try:
-            if integer is not None:
-                return Integer(-int(integer) if minus else int(integer), span)
-            if real is not None:
-                return Float(-float(real) if minus else float(real), span)
-        except ValueError:
-            raise Reject from None  # an integer past int()'s digit limit: Lark reports it
-        if minus is not None:
-            raise Reject  # `-` only negates a number
-        if string is not None:
-            return String(self.decode(string), span)
-        if name == "true" or name == "false":
-            return Boolean(name == "true", span)
-        if name == "none":
-            return Null(span)
-        return Identifier(name, span)
 
-    @staticmethod
-    def decode(literal: str) -> str:
-        try:
-            return json.loads(literal)
-        except ValueError:
-            raise Reject from None
+def _value(minus: str | None, real: str | None, integer: str | None, string: str | None,
+           name: str | None, span: Span) -> Value:
+    """The value node for the groups of a value match: sign, FLOAT, INT, STRING, NAME."""
+    try:
+        if integer is not None:
+            return Integer(-int(integer) if minus else int(integer), span)
+        if real is not None:
+            return Float(-float(real) if minus else float(real), span)
+    except ValueError:
+        raise Reject from None  # an integer past int()'s digit limit: Lark reports it
+    if minus is not None:
+        raise Reject  # `-` only negates a number
+    if string is not None:
+        return String(_decode(string), span)
+    if name == "true" or name == "false":
+        return Boolean(name == "true", span)
+    if name == "none":
+        return Null(span)
+    return Identifier(name, span)  # type: ignore[arg-type]
+
+
+def _decode(literal: str) -> str:
+    """A STRING's value; JSON's escapes are the grammar's."""
+    try:
+        return json.loads(literal)
+    except ValueError:
+        raise Reject from None
