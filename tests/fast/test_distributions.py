@@ -102,13 +102,34 @@ def truncated_moments(mean: float, std: float, a: float, b: float) -> tuple[floa
 
 
 @pytest.mark.parametrize("mean,std,a,b", [(0, 0.02, -0.03, 0.03), (0.01, 0.02, -0.02, 0.05),
-                                          (0, 1, -2, 2)])
+                                          (0, 1, -2, 2),
+                                          # drawn by rejection: normal draws, outliers redrawn
+                                          (0, 0.02, -2, 2), (0.5, 1, -4.6, 5.6)])
 def test_trunc_normal(mean, std, a, b):
     w = linear(f"Linear -> trunc_normal({mean}, {std}, {a}, {b})").weight.detach().double()
     mu, sigma = truncated_moments(mean, std, a, b)
     assert a <= w.min().item() and w.max().item() <= b
     assert abs(w.mean().item() - mu) < 6 * sigma / math.sqrt(N)
     assert abs(w.std().item() / sigma - 1) < 6 / math.sqrt(N)
+
+
+def test_trunc_normal_by_rejection_redraws_only_the_outliers():
+    from initdsl.rng import Normal, TruncNormal, fill_block
+
+    dist = TruncNormal(0, 1, -5, 5)
+    assert dist.by_rejection and not TruncNormal(0, 1, -4, 4).by_rejection
+    # a block whose plain normal draw has values beyond 5 standard deviations
+    for seed in range(100):
+        normal = torch.empty(1 << 20)
+        fill_block(normal, Normal(0, 1), torch.Generator().manual_seed(seed))
+        outside = (normal.abs() > 5)
+        if outside.any():
+            break
+    truncated = torch.empty(1 << 20)
+    fill_block(truncated, dist, torch.Generator().manual_seed(seed))
+    assert torch.equal(truncated[~outside], normal[~outside])
+    redrawn = truncated[outside]
+    assert torch.all(redrawn.abs() < 5)  # redrawn inside, not clamped onto a bound
 
 
 def test_constant_and_biases():
@@ -177,8 +198,11 @@ def test_a_custom_initializer_runs_whole_tensor_from_a_keyed_generator(orthogona
 def test_filling_a_block_in_cache_sized_pieces_draws_what_one_call_would(numel):
     from initdsl.rng import Normal, TruncNormal, Uniform, fill_block
 
-    for dist in (Normal(0.5, 2.0), Uniform(-1.0, 3.0), TruncNormal(0, 1, -1.5, 2)):
+    for dist in (Normal(0.5, 2.0), Uniform(-1.0, 3.0), TruncNormal(0, 1, -1.5, 2),
+                 TruncNormal(0, 1, -5, 5), TruncNormal(0.1, 0.02, -2, 2)):
         pieces, whole = torch.empty(numel), torch.empty(numel)
         fill_block(pieces, dist, torch.Generator().manual_seed(3))
-        dist.fill_(whole, torch.Generator().manual_seed(3))
+        gen = torch.Generator().manual_seed(3)
+        dist.fill_(whole, gen)
+        dist.finish_(whole, gen)
         assert torch.equal(pieces, whole), (numel, dist)
