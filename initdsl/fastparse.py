@@ -290,7 +290,6 @@ class _Reader:
         return Load(checkpoint, options, span=self.join(start, end))
 
 
-
 def _value(minus: str | None, real: str | None, integer: str | None, string: str | None,
            name: str | None, span: Span) -> Value:
     """The value node for the groups of a value match: sign, FLOAT, INT, STRING, NAME."""
