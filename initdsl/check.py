@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from . import initializers
 from .ast import (
     RESERVED_WORDS,
     Arg,
@@ -35,7 +36,6 @@ from .ast import (
     value_of,
 )
 from .diagnostics import Diagnostic
-from . import initializers
 from .errors import InitError
 from .registry import WEIGHT_INITIALIZERS, Registry, accepted_arguments
 

@@ -22,6 +22,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
+from . import fastparse
 from .ast import (
     Arg,
     Boolean,
@@ -44,7 +45,6 @@ from .ast import (
     String,
     Value,
 )
-from . import fastparse
 from .collector import no_gc
 from .diagnostics import Diagnostic
 from .errors import PolicyError
