@@ -324,25 +324,25 @@ class _StaticPlanner(Planner):
         self.unknown: dict[int, str] = {}
         self._shapes: dict[tuple[str, bool], Any] = {}
 
-    def _apply(self, initializer: Any, module: nn.Module, path: str, origin: Origin,
-               whole: bool) -> list:
+    def plan_rule(self, initializer: Any, module: nn.Module, path: str, origin: Origin,
+                  whole: bool) -> list:
         try:
-            return super()._apply(initializer, module, path, origin, whole)
+            return super().plan_rule(initializer, module, path, origin, whole)
         except InitError as error:
             self.problems.append(Problem("initializer", error.message, origin, error))
             return []
 
-    def _override(self, module: nn.Module, path: str, entry: Any, parent: dict, owner: str,
-                  index: int | None, number: int) -> list:
+    def plan_override(self, module: nn.Module, path: str, entry: Any, parent: dict, owner: str,
+                      index: int | None, number: int) -> list:
         try:
-            return super()._override(module, path, entry, parent, owner, index, number)
+            return super().plan_override(module, path, entry, parent, owner, index, number)
         except InitError as error:
             self.problems.append(Problem("override", error.message,
-                                         self._origin(owner, index, number), error))
+                                         self.origin_of(owner, index, number), error))
             return []
 
-    def _load(self, initializer: PretrainedInit, module: nn.Module, path: str, origin: Origin
-              ) -> Load:
+    def plan_load(self, initializer: PretrainedInit, module: nn.Module, path: str,
+                  origin: Origin) -> Load:
         from .provenance import Record
 
         record = Record(writer="Pretrained", args=initializer.args, origin=origin,

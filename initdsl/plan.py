@@ -125,6 +125,12 @@ class Planner:
 
     Checkpoints are read once per run (keyed by source, ``map_location`` and
     ``weights_only``).
+
+    A subclass may override the three methods that turn one rule into steps,
+    :meth:`plan_rule`, :meth:`plan_override` and :meth:`plan_load`, to plan
+    differently while the ordering rules stay here: the static resolution
+    behind ``initdsl explain`` (:mod:`initdsl.explain`) reads checkpoints by
+    shape and records a failing rule instead of raising.
     """
 
     def __init__(self, root: nn.Module | None = None, scopes: Mapping[str, Any] | None = None,
@@ -188,8 +194,8 @@ class Planner:
         cfg = copy.deepcopy(cfg)
         override = cfg.pop("override", None)
         initializer = self._build(cfg, where)
-        origin = self._origin(owner, index, None)
-        steps = self._apply(initializer, module, path, origin, whole=False)
+        origin = self.origin_of(owner, index, None)
+        steps = self.plan_rule(initializer, module, path, origin, whole=False)
         if override is None:
             return steps
         parent = {k: v for k, v in cfg.items() if k != "layer"}
@@ -199,11 +205,12 @@ class Planner:
             )
         entries = [override] if isinstance(override, dict) else override
         for number, entry in enumerate(entries):
-            steps.extend(self._override(module, path, entry, parent, owner, index, number))
+            steps.extend(self.plan_override(module, path, entry, parent, owner, index, number))
         return steps
 
-    def _override(self, module: nn.Module, path: str, entry: Any, parent: dict, owner: str,
-                  index: int | None, number: int) -> list[Step]:
+    def plan_override(self, module: nn.Module, path: str, entry: Any, parent: dict, owner: str,
+                      index: int | None, number: int) -> list[Step]:
+        """Steps of override ``entry`` (``number`` of cfg ``index``) on a child of ``module``."""
         where = _where(owner, index, number)
         if not isinstance(entry, dict):
             raise _not_a_dict("override entries", entry, where)
@@ -241,8 +248,8 @@ class Planner:
         # A `layer` inside an override is accepted (and checked) by the
         # constructor but ignored: overrides write the whole submodule.
         initializer = self._build(entry, where)
-        return self._apply(initializer, target, _join(path, name),
-                           self._origin(owner, index, number), whole=True)
+        return self.plan_rule(initializer, target, _join(path, name),
+                           self.origin_of(owner, index, number), whole=True)
 
     def _build(self, cfg: dict, where: str) -> Any:
         try:
@@ -257,14 +264,16 @@ class Planner:
                     raise ours(f"{type(error).__name__}: {error}", where=where) from error
             raise
 
-    def _origin(self, owner: str, index: int | None, override: int | None) -> Origin:
+    def origin_of(self, owner: str, index: int | None, override: int | None) -> Origin:
+        """The :class:`~initdsl.provenance.Origin` of a rule, with its source position if known."""
         source = self._source_of(owner, index, override) if self._source_of else None
         return Origin(owner, index, override, source)
 
-    def _apply(self, initializer: Any, module: nn.Module, path: str, origin: Origin, whole: bool
-               ) -> list[Step]:
+    def plan_rule(self, initializer: Any, module: nn.Module, path: str, origin: Origin,
+                  whole: bool) -> list[Step]:
+        """Steps of one built initializer on ``module``'s matching layers (all if ``whole``)."""
         if isinstance(initializer, PretrainedInit):
-            return [self._load(initializer, module, path, origin)]
+            return [self.plan_load(initializer, module, path, origin)]
         if not isinstance(initializer, BaseInit):
             # A callable from outside the registry's base class: run it as mmengine would.
             if hasattr(initializer, "__dict__"):
@@ -302,8 +311,9 @@ class Planner:
                 steps.append(Write(sub, sub_path, initializer, record))
         return steps
 
-    def _load(self, initializer: PretrainedInit, module: nn.Module, path: str, origin: Origin
-              ) -> Load:
+    def plan_load(self, initializer: PretrainedInit, module: nn.Module, path: str,
+                  origin: Origin) -> Load:
+        """The step that loads ``initializer``'s checkpoint into ``module``."""
         key = (initializer.checkpoint, repr(initializer.map_location), initializer.weights_only)
         try:
             if key not in self._checkpoints:
