@@ -45,6 +45,7 @@ from .initializers import (
 
 __all__ = [
     "BLOCK_SIZE",
+    "REJECTION_TAIL",
     "CHUNK_SIZE",
     "chunks",
     "Constant",
