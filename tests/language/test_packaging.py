@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
-import venv
 import zipfile
 
 import pytest
@@ -36,12 +36,16 @@ def test_wheel_contains_the_grammar(wheel):
 
 
 def test_installed_wheel_parses_from_outside_the_repo(wheel, repo, tmp_path):
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
-    python = env_dir / "bin" / "python"
+    # Install the wheel alone into a directory of its own and import it from
+    # there with this interpreter, so that its dependencies (torch, lark,
+    # attrs) come from the environment the tests run in and from nowhere
+    # else: a venv with system site packages would see the *base*
+    # interpreter's packages instead, and pass or fail by what happens to be
+    # installed there.
+    target = tmp_path / "installed"
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
-         str(wheel)],
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q",
+         "--target", str(target), str(wheel)],
         check=True, capture_output=True, text=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -51,9 +55,11 @@ def test_installed_wheel_parses_from_outside_the_repo(wheel, repo, tmp_path):
         "print(pathlib.Path(initdsl.__file__).resolve())\n"
         "print(pathlib.Path(initdsl.grammar.__file__).resolve())\n"
     )
-    result = subprocess.run([str(python), "-c", script], cwd=elsewhere, check=True,
-                            capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = str(target)
+    result = subprocess.run([sys.executable, "-s", "-c", script], cwd=elsewhere, env=env,
+                            check=True, capture_output=True, text=True)
     package, grammar = result.stdout.split()
     # The installed copy was imported, not the source checkout.
-    assert str(env_dir.resolve()) in package and str(env_dir.resolve()) in grammar
+    assert str(target.resolve()) in package and str(target.resolve()) in grammar
     assert str(repo) not in package
