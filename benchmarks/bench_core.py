@@ -53,7 +53,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from initdsl import zoo
-from initdsl.plan import Block, Call, Load, Planner, Write
+from initdsl.core.planner import Block, Call, Load, Planner, Write
 
 # -- the models and their configurations ----------------------------------------------------
 

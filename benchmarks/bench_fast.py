@@ -36,7 +36,7 @@ Load times stop when the model is usable; then every parameter is read
 (a float64 sum, untimed, also used to check that all load contenders hold the
 same values) and peak RSS is taken: ``(ru_maxrss − RSS before the load) /
 model bytes``. Finally two planning measurements: ``initdsl.plan`` + text
-explanation (and the CLI's ``initdsl.explain.explain`` when present) of the
+explanation (and the CLI's ``initdsl.tools.explain.explain`` when present) of the
 full-size 1.3B LM on meta, and parse + compile of a generated 10,000-rule
 policy.
 """
@@ -68,9 +68,9 @@ import bench_core  # noqa: E402 - the core benchmark's configurations and replay
 
 import initdsl  # noqa: E402
 from initdsl import zoo  # noqa: E402
-from initdsl.plan import Planner  # noqa: E402 - the core's planner (initdsl.plan is the function)
-from initdsl.rng import Constant, Normal, TruncNormal, Uniform  # noqa: E402
-from initdsl.schedule import Draw  # noqa: E402
+from initdsl.core.planner import Planner  # noqa: E402 - the core's planner (initdsl.plan is the function)
+from initdsl.fast.rng import Constant, Normal, TruncNormal, Uniform  # noqa: E402
+from initdsl.fast.schedule import Draw  # noqa: E402
 
 # -- models ---------------------------------------------------------------------------------
 
@@ -312,8 +312,8 @@ def planning(repeats: int, rules: int = 10_000) -> dict[str, Any]:
     plan_s, compile_s, cli_s = [], [], []
     cli = None
     try:
-        from initdsl.compile import compile_policy
-        from initdsl.explain import explain as cli
+        from initdsl.language.compiler import compile_policy
+        from initdsl.tools.explain import explain as cli
 
     except ImportError:
         pass
@@ -442,7 +442,7 @@ def report(models: list[str], init: dict, loads: dict, plans: dict[str, Any],
                f"{fmt_s(plan_s)} (target < {PLAN_TARGET:g} s: "
                f"{'PASS' if plan_s < PLAN_TARGET else 'MISS'})")
     if plans["cli_explain"]:
-        out.append(f"  initdsl.explain.explain (the CLI's) of the same: "
+        out.append(f"  initdsl.tools.explain.explain (the CLI's) of the same: "
                    f"{fmt_s(med(plans['cli_explain']))}")
     out.append(f"  parse + compile of a generated {plans['rules']:,}-rule policy: {fmt_s(compile_s)} "
                f"(target < {COMPILE_TARGET:g} s: {'PASS' if compile_s < COMPILE_TARGET else 'MISS'})")

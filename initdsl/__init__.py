@@ -5,9 +5,9 @@ same RNG state under the same seed), validates a whole configuration before
 writing anything, and records exactly which rule last wrote each parameter.
 """
 
-from .base_module import BaseModule, ModuleDict, ModuleList, Sequential
-from .checkpoint import LoadReport
-from .engine import initialize
+from .core.base_module import BaseModule, ModuleDict, ModuleList, Sequential
+from .core.checkpoint import LoadReport
+from .core.runner import initialize
 from .errors import (
     CheckpointNotFoundError,
     CheckpointUnpicklingError,
@@ -22,7 +22,7 @@ from .errors import (
     MissingDependencyError,
     PolicyError,
 )
-from .functional import (
+from .core.functional import (
     bias_init_with_prob,
     caffe2_xavier_init,
     constant_init,
@@ -33,7 +33,7 @@ from .functional import (
     uniform_init,
     xavier_init,
 )
-from .initializers import (
+from .core.initializers import (
     BaseInit,
     Caffe2XavierInit,
     ConstantInit,
@@ -44,29 +44,24 @@ from .initializers import (
     UniformInit,
     XavierInit,
 )
-from .provenance import Origin, Provenance, Record, provenance
-from .registry import WEIGHT_INITIALIZERS, Registry
+from .core.provenance import Origin, Provenance, Record, provenance
+from .core.registry import WEIGHT_INITIALIZERS, Registry
 
-# The policy language. These names shadow the submodules of the same name
-# (`initdsl.parse` is the function); import from the submodules directly
-# (`from initdsl.format import generate`) for anything else in them.
-from .ast import Policy
-from .check import check
-from .compile import compile
-from .decompile import decompile
+# The policy language (initdsl.language).
 from .diagnostics import Diagnostic
-from .format import format
-from .parse import parse
-from .policy import apply, load
+from .language.ast import Policy
+from .language.checker import check
+from .language.compiler import compile
+from .language.decompiler import decompile
+from .language.formatter import format
+from .language.parser import load, parse
+from .driver import apply
 
-# The fast engine (docs/fast.md). `initdsl.plan` and `initdsl.materialize` are
-# the functions; the core's planner stays importable as `from initdsl.plan
-# import Planner`. `initdsl.schedule`, `initdsl.rng` and `initdsl.fast` hold
-# the rest.
-from .schedule import Schedule, plan
-from .materialize import materialize
+# The fast engine (initdsl.fast, docs/fast.md).
+from .fast.materialize import materialize
+from .fast.schedule import Schedule, plan
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     # the policy language

@@ -1,8 +1,8 @@
-"""``python -m initdsl``: the command line (see :mod:`initdsl.cli`)."""
+"""``python -m initdsl``: the command line (see :mod:`initdsl.tools.cli`)."""
 
 import sys
 
-from .cli import main
+from .tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

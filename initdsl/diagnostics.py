@@ -1,4 +1,4 @@
-"""Diagnostics: positioned findings about a policy, rendered like ruff's.
+"""Positions and diagnostics: where something was written, and findings about it, rendered like ruff's.
 
 A diagnostic renders as::
 
@@ -17,36 +17,25 @@ from collections.abc import Iterable
 
 import attrs
 
-from .ast import Span
+__all__ = ["Span", "Diagnostic", "render_all"]
 
-__all__ = ["Diagnostic", "CODES", "render_all"]
 
-#: Every diagnostic code with a one-line title (docs/language.md lists them).
-CODES: dict[str, str] = {
-    "E001": "syntax error",
-    "E101": "unknown initializer",
-    "E102": "ambiguous initializer name",
-    "E103": "Pretrained used as an initializer",
-    "E110": "unknown argument",
-    "E111": "reserved argument",
-    "E112": "duplicate argument",
-    "E113": "positional argument after keyword argument",
-    "E114": "too many positional arguments",
-    "E115": "missing required argument",
-    "E120": "wrong value type",
-    "E121": "value not one of the allowed choices",
-    "E122": "invalid value",
-    "E130": "unknown load option",
-    "E131": "duplicate load option",
-    "E132": "invalid load option value",
-    "E140": "name-only rule with nothing to inherit",
-    "E141": "name rule with a load has nothing to attach to",
-    "E142": "invalid child name",
-    "E150": "invalid module path",
-    "E160": "reserved word used as a class name",
-    "E170": "scope path not in the model",
-    "E171": "name rule child not in the module",
-}
+@attrs.frozen
+class Span:
+    """Where a node was written: 1-based line and column, end exclusive.
+
+    ``str(span)`` is ``file:line:col``, the form diagnostics and provenance
+    use.
+    """
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
 
 
 @attrs.frozen

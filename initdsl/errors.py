@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, render_all
 
 __all__ = [
     "InitError",
@@ -127,8 +125,6 @@ class PolicyError(InitError, ValueError):
     """
 
     def __init__(self, diagnostics: Iterable[Diagnostic], source: str | None = None) -> None:
-        from .diagnostics import render_all
-
         self.diagnostics = tuple(diagnostics)
         self.source = source
         super().__init__(render_all(self.diagnostics, source))

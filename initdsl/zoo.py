@@ -57,6 +57,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .core.base_module import BaseModule, ModuleList, Sequential
+
 __all__ = [
     "Bases",
     "TORCH",
@@ -129,14 +131,8 @@ def _takes_init_cfg(cls: type) -> bool:
 TORCH = Bases(nn.Module, nn.Sequential, nn.ModuleList, name="torch")
 
 
-def _initdsl_bases() -> Bases:
-    from .base_module import BaseModule, ModuleList, Sequential
-
-    return Bases(BaseModule, Sequential, ModuleList, name="initdsl")
-
-
 #: initdsl's ``BaseModule``, ``Sequential``, ``ModuleList``.
-INITDSL = _initdsl_bases()
+INITDSL = Bases(BaseModule, Sequential, ModuleList, name="initdsl")
 
 
 def mmengine_bases() -> Bases:

@@ -10,6 +10,9 @@ from typing import Any
 
 from torch import nn
 
+from .protocol import PROTOCOL_INIT_WEIGHTS, TAKES_INIT_CFG
+from .runner import run_init_weights, run_user_init_weights
+
 __all__ = ["BaseModule", "Sequential", "ModuleList", "ModuleDict"]
 
 
@@ -53,8 +56,6 @@ class BaseModule(nn.Module, metaclass=ABCMeta):
 
     def init_weights(self) -> None:
         """Initialize parameters from ``init_cfg`` and the children (see the class doc)."""
-        from .engine import run_init_weights
-
         run_init_weights(self)
 
     def __repr__(self) -> str:
@@ -64,6 +65,11 @@ class BaseModule(nn.Module, metaclass=ABCMeta):
         return text
 
 
+# How the planner recognizes BaseModules and their own init_weights (core/protocol.py).
+setattr(BaseModule, TAKES_INIT_CFG, True)
+setattr(BaseModule.init_weights, PROTOCOL_INIT_WEIGHTS, True)
+
+
 def _watched(method):
     """Wrap a subclass's own ``init_weights`` so that, called at the top level,
     the writes its body makes (around ``super().init_weights()``) are
@@ -71,11 +77,12 @@ def _watched(method):
 
     @functools.wraps(method)
     def init_weights(self, *args: Any, **kwargs: Any) -> Any:
-        from .engine import run_user_init_weights
-
         return run_user_init_weights(self, method, args, kwargs)
 
     init_weights._initdsl_watched = True
+    # wraps() copies the method's attributes; a subclass's method is user code
+    # even when it is the protocol's own function assigned again.
+    init_weights.__dict__.pop(PROTOCOL_INIT_WEIGHTS, None)
     return init_weights
 
 

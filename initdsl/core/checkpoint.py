@@ -20,7 +20,7 @@ import attrs
 import torch
 from torch import nn
 
-from .errors import (
+from ..errors import (
     CheckpointNotFoundError,
     InitAttributeError,
     CheckpointUnpicklingError,

@@ -1,7 +1,7 @@
-"""Carry out planned steps: the one place where initdsl writes tensors.
+"""Exact mode's executor: carry out planned steps, the one place where exact mode writes tensors.
 
 Every write is recorded in the provenance ledger as it happens. Around user
-code (a :class:`~initdsl.plan.Call`) the executor watches which parameters
+code (a :class:`~initdsl.core.planner.Call`) the executor watches which parameters
 change — version counters for in-place writes through the parameter itself,
 a torch function mode for writes through aliases such as ``param.data`` — and
 attributes those writes to the user code.
@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from .base_module import BaseModule
+from ..errors import InitAssertionError
 from .checkpoint import load_state_dict
-from .errors import InitAssertionError
-from .plan import Block, Call, Load, Planner, Step, Write
+from .planner import Block, Call, Load, Planner, Step, Write
+from .protocol import takes_init_cfg
 from .provenance import LEDGER
 
 __all__ = ["execute"]
@@ -90,7 +90,7 @@ def _block(step: Block, planner: Planner) -> None:
     if getattr(module, "init_cfg", None):
         logger.debug("initialize %s with init_cfg %s", type(module).__name__, module.init_cfg)
     execute(steps, planner)
-    if isinstance(module, BaseModule):
+    if takes_init_cfg(module):
         # Straight into __dict__: nn.Module.__setattr__ costs microseconds per
         # block, which adds up on models with thousands of BaseModules.
         module.__dict__["_is_init"] = True

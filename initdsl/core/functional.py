@@ -15,6 +15,8 @@ import warnings
 import torch
 from torch import Tensor, nn
 
+from ..errors import InitAssertionError
+
 __all__ = [
     "bias_init_with_prob",
     "trunc_normal_",
@@ -100,8 +102,6 @@ def _fill_bias(module: nn.Module, bias: float) -> None:
 
 def _check_distribution(distribution: str) -> None:
     if distribution not in DISTRIBUTIONS:
-        from .errors import InitAssertionError
-
         raise InitAssertionError(
             f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}"
         )

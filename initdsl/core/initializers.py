@@ -2,7 +2,7 @@
 
 An initializer decides *how* one module's own ``weight`` and ``bias`` are
 written; *which* modules it writes is decided elsewhere, once for all
-initializers (:mod:`initdsl.match`). Every argument is validated in the
+initializers (:mod:`initdsl.core.matcher`). Every argument is validated in the
 constructor, so a configuration can be rejected before any tensor is touched.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from .errors import (
+from ..errors import (
     InitAssertionError,
     InitAttributeError,
     InitRuntimeError,
@@ -23,7 +23,7 @@ from .errors import (
     InitZeroDivisionError,
 )
 from .functional import DISTRIBUTIONS, _normal_cdf, bias_init_with_prob, trunc_normal_
-from .registry import WEIGHT_INITIALIZERS
+from .registry import WEIGHT_INITIALIZERS, accepted_arguments
 
 __all__ = [
     "BaseInit",
@@ -121,8 +121,6 @@ class BaseInit:
     @property
     def args(self) -> dict[str, Any]:
         """Resolved arguments under mmengine's names, ``bias`` after ``bias_prob``."""
-        from .registry import accepted_arguments
-
         skip = {"bias", "bias_prob", "layer"}
         values = {k: getattr(self, k) for k in accepted_arguments(type(self)) if k not in skip}
         values["bias"] = self.bias

@@ -13,6 +13,8 @@ from functools import lru_cache
 
 from torch import nn
 
+from ..errors import InitTypeError
+
 __all__ = ["class_names", "post_order", "matching"]
 
 
@@ -64,8 +66,6 @@ def matching(
     try:
         wanted = frozenset(layers)
     except TypeError:  # mmengine fails the same way (set(layer)) at the first module
-        from .errors import InitTypeError
-
         raise InitTypeError(f"'layer' entries must be class names (str), got {layers!r}") from None
     for sub_path, sub in walk:
         if not wanted.isdisjoint(class_names(type(sub))):

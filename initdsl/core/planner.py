@@ -3,7 +3,7 @@
 This is where mmengine's semantics live: list order, ``override``,
 ``BaseModule.init_weights``' three phases, deferred ``Pretrained``. The
 result is data — which module, which initializer, which rule — that
-:mod:`initdsl.execute` carries out. Resolving validates everything (every
+:mod:`initdsl.core.executor` carries out. Resolving validates everything (every
 initializer is constructed, every override target looked up, every weight
 checked, every checkpoint read) so that a bad configuration raises before
 the first tensor is written.
@@ -23,9 +23,7 @@ from typing import Any, Union
 import attrs
 from torch import Tensor, nn
 
-from .base_module import BaseModule
-from .checkpoint import read_checkpoint, select_state_dict
-from .errors import (
+from ..errors import (
     InitAssertionError,
     InitAttributeError,
     InitError,
@@ -35,8 +33,10 @@ from .errors import (
     InitValueError,
     InitZeroDivisionError,
 )
+from .checkpoint import read_checkpoint, select_state_dict
 from .initializers import BaseInit, PretrainedInit
-from .match import matching, post_order
+from .matcher import matching, post_order
+from .protocol import has_own_init_weights, takes_init_cfg
 from .provenance import Origin, Record
 from .registry import WEIGHT_INITIALIZERS
 
@@ -129,7 +129,7 @@ class Planner:
     A subclass may override the three methods that turn one rule into steps,
     :meth:`plan_rule`, :meth:`plan_override` and :meth:`plan_load`, to plan
     differently while the ordering rules stay here: the static resolution
-    behind ``initdsl explain`` (:mod:`initdsl.explain`) reads checkpoints by
+    behind ``initdsl explain`` (:mod:`initdsl.tools.explain`) reads checkpoints by
     shape and records a failing rule instead of raising.
     """
 
@@ -265,7 +265,7 @@ class Planner:
             raise
 
     def origin_of(self, owner: str, index: int | None, override: int | None) -> Origin:
-        """The :class:`~initdsl.provenance.Origin` of a rule, with its source position if known."""
+        """The :class:`~initdsl.core.provenance.Origin` of a rule, with its source position if known."""
         source = self._source_of(owner, index, override) if self._source_of else None
         return Origin(owner, index, override, source)
 
@@ -368,14 +368,14 @@ class Planner:
             if isinstance(child, _WRAPPERS) and not hasattr(child, "init_weights"):
                 child = child.module
             child_path = _join(path, name)
-            if child_path in self._on_scope_paths and not isinstance(child, BaseModule):
+            if child_path in self._on_scope_paths and not takes_init_cfg(child):
                 # A policy scope makes a plain module act as a BaseModule (the
                 # scope replaces any init_weights method it has), and so do
                 # the plain modules on the way to it, so the chain reaches it.
                 steps.append(self.init_weights(child, child_path))
             elif has_own_init_weights(child):
                 _check_no_arguments(child, child_path)
-                if isinstance(child, BaseModule) and not child.is_init:
+                if takes_init_cfg(child) and not child.is_init:
                     # Its init_weights is user code, but what it chains into
                     # is ours: check those configurations now, before writing.
                     self.init_weights(child, child_path)
@@ -383,7 +383,7 @@ class Planner:
                 text = f"Initialized by user-defined `init_weights` in {type(child).__name__} "
                 record = Record(writer=label, origin=Origin(child_path, via="init_weights"), text=text)
                 steps.append(Call(child, child_path, child.init_weights, record, chained=True))
-            elif isinstance(child, BaseModule):
+            elif takes_init_cfg(child):
                 steps.append(self.init_weights(child, child_path))
         for position, entry in deferred:
             steps.extend(self._cfg(module, path, entry, path, position))
@@ -424,10 +424,3 @@ def _check_no_arguments(child: nn.Module, path: str) -> None:
             where=f"init_weights of {path!r}",
         ) from None
 
-
-def has_own_init_weights(module: nn.Module) -> bool:
-    """Whether ``module.init_weights`` is user code rather than ``BaseModule``'s."""
-    method = getattr(type(module), "init_weights", None)
-    if method is None:
-        return hasattr(module, "init_weights")  # set on the instance
-    return method is not BaseModule.init_weights

@@ -25,7 +25,7 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .errors import InitKeyError, InitTypeError
+from ..errors import InitKeyError, InitTypeError
 
 __all__ = ["Registry", "WEIGHT_INITIALIZERS", "accepted_arguments"]
 

@@ -1,4 +1,4 @@
-"""Entry points that plan and execute one initialization run.
+"""Exact mode's entry points: plan and execute one initialization run.
 
 A *run* starts at the outermost ``initialize``/``init_weights`` call; calls
 made from inside it (a user ``init_weights`` that calls
@@ -16,13 +16,14 @@ from typing import Any
 
 from torch import nn
 
-from .base_module import BaseModule
-from .execute import execute
-from .plan import Call, CfgSource, Planner, has_own_init_weights
+from ..collector import no_gc
+from .executor import execute
+from .planner import Call, CfgSource, Planner
+from .protocol import has_own_init_weights, takes_init_cfg
 from .provenance import Origin, Record, log_report
-from .collector import no_gc
 
-__all__ = ["initialize", "run_init_weights", "run_scoped"]
+__all__ = ["initialize", "run_init_weights", "run_scoped", "run_user_init_weights",
+           "active_run"]
 
 logger = logging.getLogger("initdsl")
 
@@ -30,7 +31,7 @@ _ACTIVE: ContextVar[Planner | None] = ContextVar("initdsl_active_run", default=N
 
 
 @contextlib.contextmanager
-def _run(root: nn.Module, planner: Planner | None = None) -> Iterator[tuple[Planner, bool]]:
+def active_run(root: nn.Module, planner: Planner | None = None) -> Iterator[tuple[Planner, bool]]:
     """Join the active run, or start one (always start one when given a planner)."""
     active = _ACTIVE.get()
     if active is not None and planner is None:
@@ -63,14 +64,14 @@ def initialize(module: nn.Module, init_cfg: dict | list[dict]) -> None:
         >>> initialize(model, [dict(type='Kaiming', layer='Conv2d'),
         ...                    dict(type='Constant', layer='Linear', val=0)])
     """
-    with _run(module) as (planner, _top):
+    with active_run(module) as (planner, _top):
         path = planner.path_of(module)
         execute(planner.initialize(module, path, init_cfg), planner)
 
 
 def run_init_weights(module: nn.Module) -> None:
     """``BaseModule.init_weights`` for ``module`` (see :class:`~initdsl.BaseModule`)."""
-    with _run(module) as (planner, top):
+    with active_run(module) as (planner, top):
         _init_weights(module, planner, top)
 
 
@@ -83,8 +84,8 @@ def run_scoped(model: nn.Module, scopes: Mapping[str, Any],
     ``init_weights`` does. This is what a compiled policy runs through.
     """
     planner = Planner(model, scopes, source_of)
-    with _run(model, planner) as (planner, top):
-        if isinstance(model, BaseModule) and has_own_init_weights(model):
+    with active_run(model, planner) as (planner, top):
+        if takes_init_cfg(model) and has_own_init_weights(model):
             model.init_weights()  # user code; its super() call joins this run
             if top:
                 log_report(model, type(model).__name__)
@@ -103,7 +104,7 @@ def run_user_init_weights(module: nn.Module, method: Any, args: tuple, kwargs: d
         origin=Origin("", via="init_weights"),
         text=f"Initialized by user-defined `init_weights` in {name} ",
     )
-    with _run(module) as (planner, _top):
+    with active_run(module) as (planner, _top):
         step = Call(module, "", lambda: result.append(method(module, *args, **kwargs)), record)
         execute([step], planner)
         log_report(module, name)

@@ -1,4 +1,4 @@
-"""Fast mode: execute a :class:`~initdsl.schedule.Schedule`, writing every tensor once.
+"""Fast mode: execute a :class:`~initdsl.fast.schedule.Schedule`, writing every tensor once.
 
 Where exact mode replays mmengine's run draw by draw from torch's global
 generator, fast mode takes the plan as data and writes only each tensor's
@@ -6,7 +6,7 @@ final value:
 
 * writes that a later write overwrites are skipped, and tensors a checkpoint
   supplies are never drawn;
-* random values come from block-keyed generators (:mod:`initdsl.rng`): block
+* random values come from block-keyed generators (:mod:`initdsl.fast.rng`): block
   ``k`` of tensor ``name`` depends only on ``(seed, name, k)``, so the
   result is the same whatever the module order, the number of threads, or
   which other tensors were loaded or written;
@@ -16,7 +16,7 @@ final value:
 
 User code cannot be planned. It runs as in exact mode, at the point of the
 run where exact mode runs it, after the planned writes that precede it
-have been written (a :class:`~initdsl.schedule.Barrier`); what it draws from
+have been written (a :class:`~initdsl.fast.schedule.Barrier`); what it draws from
 torch's global generator is seeded from ``(seed, its module's name)`` and the
 caller's generator state is restored after. Loads through modules with
 their own loading code run the same way.
@@ -40,9 +40,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .engine import _run
-from .execute import execute
-from .provenance import LEDGER, Provenance, log_report, provenance
+from ..collector import no_gc
+from ..core.executor import execute
+from ..core.provenance import LEDGER, Provenance, log_report, provenance
+from ..core.runner import active_run
+from ..language.binding import PolicyLike
 from .rng import (
     BLOCK_SIZE,
     Constant,
@@ -53,12 +55,10 @@ from .rng import (
     resolve_seed,
     seeded,
 )
-from .collector import no_gc
 from .schedule import (
     Barrier,
     Copy,
     Draw,
-    PolicyLike,
     Schedule,
     Segment,
     Target,
@@ -107,7 +107,7 @@ class Prepared:
 
 def prepare(schedule: Schedule, seed: int, *, device: torch.device | None = None,
             dtype_of: Callable[[Target], torch.dtype] | None = None) -> Prepared:
-    """Run every :class:`~initdsl.rng.Custom` initializer of ``schedule`` into scratch.
+    """Run every :class:`~initdsl.fast.rng.Custom` initializer of ``schedule`` into scratch.
 
     Each runs on a fresh tensor of the target's shape (on ``device`` and of
     ``dtype_of(target)``, default: the target's own) with torch's global
@@ -160,7 +160,7 @@ def _run_schedule(schedule: Schedule, seed: int, threads: int | None, tensors: R
     if prepared is None:
         prepared = prepare(schedule, seed)
     resolve = tensors or (lambda target: target.tensor)
-    with _run(model, schedule.planner):
+    with active_run(model, schedule.planner):
         for phase in schedule.phases:
             if isinstance(phase, Segment):
                 _segment(phase, seed, threads, resolve, prepared)

@@ -11,7 +11,7 @@ first (:func:`initdsl.plan`) and then, for each tensor:
   tensor (memory-mapped for ``torch.save`` files and ``.safetensors``): no
   allocation, no copy (``assign=False`` copies instead);
 * every other tensor is allocated once on ``device`` (floating-point ones in
-  ``dtype``) and written once by fast mode (:mod:`initdsl.fast`);
+  ``dtype``) and written once by fast mode (:mod:`initdsl.fast.executor`);
 * tensors no rule writes get their module's defaults — the module's
   ``reset_running_stats()`` when only buffers are left (batch norms),
   else its ``reset_parameters()`` (called before the planned writes, which
@@ -34,12 +34,13 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from .errors import InitValueError
-from .fast import prepare, run, tensors_of
-from .provenance import LEDGER, Origin, Record
+from ..collector import no_gc
+from ..core.provenance import LEDGER, Origin, Record
+from ..errors import InitValueError
+from ..language.binding import PolicyLike
+from .executor import prepare, run, tensors_of
 from .rng import resolve_seed, seeded
-from .collector import no_gc
-from .schedule import Copy, Opaque, PolicyLike, Schedule, Target, plan
+from .schedule import Copy, Opaque, Schedule, Target, plan
 
 __all__ = ["materialize", "UNWRITTEN_CHOICES"]
 

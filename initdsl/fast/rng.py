@@ -33,8 +33,8 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from .functional import _normal_cdf
-from .initializers import (
+from ..core.functional import _normal_cdf
+from ..core.initializers import (
     ConstantInit,
     KaimingInit,
     NormalInit,

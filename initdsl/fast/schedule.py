@@ -1,14 +1,14 @@
 """A plan as data: the writes each tensor receives, resolved without touching data.
 
-The core's :class:`~initdsl.plan.Planner` resolves a configuration into
+The core's :class:`~initdsl.core.planner.Planner` resolves a configuration into
 nested steps (``Block`` / ``Write`` / ``Load`` / ``Call``) that
-:mod:`initdsl.execute` carries out one by one. This module flattens those
+:mod:`initdsl.core.executor` carries out one by one. This module flattens those
 steps, in execution order, into one :class:`Target` per tensor of the model
 (parameters and buffers) holding every write the run makes to it:
 
 * a :class:`Draw` — a rule's initializer, resolved into the exact
   distribution it draws from for that tensor's full shape
-  (:func:`initdsl.rng.distribution_of`), or the constant a bias gets;
+  (:func:`initdsl.fast.rng.distribution_of`), or the constant a bias gets;
 * a :class:`Copy` — a checkpoint tensor a ``Pretrained`` load copies in,
   matched by key and shape exactly as ``nn.Module._load_from_state_dict``
   does (missing, unexpected and mismatched keys included);
@@ -31,20 +31,19 @@ be written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Union
 
 import attrs
 import torch
 from torch import Tensor, nn
 
-from .ast import Policy
-from .base_module import BaseModule
-from .checkpoint import LoadReport
-from .collector import no_gc
-from .compile import Compiled
-from .plan import Block, Call, Load, Planner, Step, Write, has_own_init_weights
-from .provenance import UNWRITTEN, Origin, Record
+from ..collector import no_gc
+from ..core.checkpoint import LoadReport
+from ..core.planner import Block, Call, Load, Planner, Step, Write
+from ..core.protocol import has_own_init_weights, takes_init_cfg
+from ..core.provenance import UNWRITTEN, Origin, Record
+from ..language.binding import PolicyLike, scopes_of
 from .rng import Constant, Distribution, distribution_of
 
 __all__ = [
@@ -56,7 +55,6 @@ __all__ = [
     "Barrier",
     "Schedule",
     "plan",
-    "scopes_of",
 ]
 
 logger = logging.getLogger("initdsl")
@@ -361,38 +359,6 @@ class Schedule:
                 f"{s['barriers']} barriers>")
 
 
-# -- resolving what to plan -----------------------------------------------------------------
-
-PolicyLike = Union[str, Policy, Compiled, Mapping[str, Any], Sequence[Any], None]
-
-
-def scopes_of(model: nn.Module, policy: PolicyLike, filename: str | None = None
-              ) -> tuple[dict[str, Any], Any]:
-    """``(scopes, source_of)`` for :class:`~initdsl.plan.Planner`, from any form of policy.
-
-    * text or a parsed :class:`~initdsl.Policy`: checked against the model
-      exactly as :func:`initdsl.apply` checks it (a
-      :class:`~initdsl.PolicyError` lists every problem), then compiled;
-    * a :class:`~initdsl.compile.Compiled` policy: its scopes;
-    * an ``init_cfg`` list (or one cfg dict): the root's ``init_cfg``, as
-      :func:`initdsl.apply` runs a policy without scopes;
-    * a dict without ``type``: ``{module path: init_cfg}`` (``""`` the root);
-    * ``None``: the modules' own ``init_cfg`` (what ``model.init_weights()`` runs).
-    """
-    if isinstance(policy, (str, Policy)):
-        from .policy import compile_for
-
-        compiled = compile_for(model, policy, filename)
-        return compiled.scopes, compiled.source_of
-    if isinstance(policy, Compiled):
-        return dict(policy.scopes), policy.source_of
-    if policy is None:
-        return {}, None
-    if isinstance(policy, Mapping) and "type" not in policy:
-        return dict(policy), None
-    return {"": policy}, None
-
-
 def plan(model: nn.Module, policy: PolicyLike = None, *, filename: str | None = None
          ) -> Schedule:
     """Resolve ``policy`` against ``model`` into the writes each tensor receives.
@@ -425,7 +391,7 @@ def _plan(model: nn.Module, policy: PolicyLike, filename: str | None) -> Schedul
     scopes, source_of = scopes_of(model, policy, filename)
     planner = Planner(model, scopes, source_of)
     flattener = _Flattener(model)
-    if isinstance(model, BaseModule) and has_own_init_weights(model):
+    if takes_init_cfg(model) and has_own_init_weights(model):
         # run_scoped hands the whole run to the model's own init_weights. Plan
         # what its super().init_weights() would run anyway, to validate it now.
         planner.init_weights(model, "")
@@ -534,7 +500,7 @@ class _Flattener:
         if step.steps is None or id(module) in self.done:
             return
         self.steps(step.steps)
-        if isinstance(module, BaseModule):
+        if takes_init_cfg(module):
             self.done.add(id(module))
             self.finished.append(module)
 
@@ -554,7 +520,7 @@ class _Flattener:
         if step.chained and (getattr(module, "is_init", False) or id(module) in self.done):
             return
         self.barrier(step, step.record.writer or "user code")
-        if step.chained and isinstance(module, BaseModule):
+        if step.chained and takes_init_cfg(module):
             self.done.add(id(module))
 
     def barrier(self, step: Call | Load, label: str) -> None:

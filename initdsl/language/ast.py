@@ -27,8 +27,9 @@ from typing import Any, Union
 
 import attrs
 
+from ..diagnostics import Span
+
 __all__ = [
-    "Span",
     "Comment",
     "Integer",
     "Float",
@@ -82,24 +83,6 @@ def _span_field() -> Any:
 
 def _nodes() -> Any:
     return attrs.field(default=(), converter=tuple)
-
-
-@attrs.frozen
-class Span:
-    """Where a node was written: 1-based line and column, end exclusive.
-
-    ``str(span)`` is ``file:line:col``, the form diagnostics and provenance
-    use.
-    """
-
-    file: str
-    line: int
-    column: int
-    end_line: int
-    end_column: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
 
 
 @attrs.frozen

@@ -1,76 +1,58 @@
-"""Reading policy files and applying policies to models.
+"""A policy bound to a model: checked against its module tree, and turned into what the planner runs.
 
-:func:`apply` compiles a policy and runs it through the same engine as
-``init_cfg`` (:func:`initdsl.engine.run_scoped`); there is no second
-execution path. The policy is the root's ``init_cfg`` (and each scope the
-``init_cfg`` of its submodule), so a run follows ``BaseModule.init_weights``:
-a module's rules, then its children, then its loads. Every parameter's
-provenance names the rule that last wrote it by ``file:line:col``.
+Everything the language checks without a model is in
+:mod:`initdsl.language.checker`; what needs the model — that every scope
+and every name rule names a module that exists (``E170``, ``E171``) — is
+here, and so is :func:`scopes_of`, the one place that turns any form a
+policy takes (text, a parsed or compiled policy, an ``init_cfg``, a scoped
+dict, ``None``) into the ``{module path: init_cfg}`` scopes and the source
+table that :class:`~initdsl.core.planner.Planner` takes.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
 
 from torch import nn
 
+from ..diagnostics import Diagnostic
+from ..errors import PolicyError
 from .ast import NameRule, Policy, Scope, Statement
-from .check import check
-from .compile import Compiled, compile_checked
-from .diagnostics import Diagnostic
-from .engine import run_scoped
-from .errors import PolicyError
-from .parse import parse, parse_recovering
-from .provenance import Provenance, provenance
+from .checker import check
+from .compiler import Compiled, compile_checked
+from .parser import parse_recovering
 
-__all__ = ["load", "apply", "check_model"]
+__all__ = ["PolicyLike", "scopes_of", "compile_for", "check_model"]
+
+#: Every form of policy the planning entry points take.
+PolicyLike = Union[str, Policy, Compiled, Mapping[str, Any], Sequence[Any], None]
 
 
-def load(path: str | os.PathLike[str]) -> Policy:
-    """Parse the policy file at ``path`` (UTF-8); spans carry ``path`` as the file name.
+def scopes_of(model: nn.Module, policy: PolicyLike, filename: str | None = None
+              ) -> tuple[dict[str, Any], Any]:
+    """``(scopes, source_of)`` for :class:`~initdsl.core.planner.Planner`, from any form of policy.
 
-    Raises :class:`~initdsl.PolicyError` on syntax errors.
+    * text or a parsed :class:`~initdsl.Policy`: checked against the model
+      exactly as :func:`initdsl.apply` checks it (a
+      :class:`~initdsl.PolicyError` lists every problem), then compiled;
+    * a :class:`~initdsl.language.compiler.Compiled` policy: its scopes;
+    * an ``init_cfg`` list (or one cfg dict): the root's ``init_cfg``, as
+      :func:`initdsl.apply` runs a policy without scopes;
+    * a dict without ``type``: ``{module path: init_cfg}`` (``""`` the root);
+    * ``None``: the modules' own ``init_cfg`` (what ``model.init_weights()`` runs).
     """
-    text = Path(path).read_text(encoding="utf-8")
-    return parse(text, filename=os.fspath(path))
-
-
-def apply(model: nn.Module, policy_or_text: Policy | str, *, filename: str | None = None,
-          mode: str = "exact", seed: int | None = None) -> Provenance:
-    """Initialize ``model`` with a policy (text or parsed) and return its provenance.
-
-    Everything is checked first — syntax, initializer names and arguments,
-    that every scope and name rule names a module that exists — and a
-    :class:`~initdsl.PolicyError` lists all problems before any tensor is
-    written. The run is bit-identical to running the compiled ``init_cfg``
-    through the core under the same seed.
-
-    ``mode="fast"`` runs the same plan in fast mode instead
-    (:mod:`initdsl.fast`, docs/fast.md): every tensor written once, random
-    values from generators keyed by ``(seed, parameter name, block)``, blocks
-    filled in parallel. ``seed=None`` draws the seed from torch's global
-    generator. In exact mode a ``seed`` is ``torch.manual_seed(seed)`` first.
-
-    Example:
-        >>> prov = apply(model, "Conv2d -> kaiming(mode=fan_out)\\nLinear -> normal(std=0.01)")
-        >>> str(prov["conv1.weight"].origin)
-        '<string>:1:1'
-    """
-    if mode not in ("exact", "fast"):
-        raise ValueError(f"mode must be 'exact' or 'fast', got {mode!r}")
-    compiled = compile_for(model, policy_or_text, filename)
-    if mode == "fast":
-        from .fast import apply as apply_fast
-
-        return apply_fast(model, compiled, seed=seed)
-    if seed is not None:
-        import torch
-
-        torch.manual_seed(seed)
-    run_scoped(model, compiled.scopes, compiled.source_of)
-    return provenance(model)
+    if isinstance(policy, (str, Policy)):
+        compiled = compile_for(model, policy, filename)
+        return compiled.scopes, compiled.source_of
+    if isinstance(policy, Compiled):
+        return dict(policy.scopes), policy.source_of
+    if policy is None:
+        return {}, None
+    if isinstance(policy, Mapping) and "type" not in policy:
+        return dict(policy), None
+    return {"": policy}, None
 
 
 def compile_for(model: nn.Module, policy_or_text: Policy | str, filename: str | None = None

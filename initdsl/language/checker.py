@@ -19,7 +19,10 @@ from typing import Any
 
 import attrs
 
-from . import initializers
+from ..core import initializers
+from ..core.registry import WEIGHT_INITIALIZERS, Registry, accepted_arguments
+from ..diagnostics import Diagnostic, Span
+from ..errors import InitError
 from .ast import (
     RESERVED_WORDS,
     Arg,
@@ -31,13 +34,9 @@ from .ast import (
     NameRule,
     Policy,
     Scope,
-    Span,
     Statement,
     value_of,
 )
-from .diagnostics import Diagnostic
-from .errors import InitError
-from .registry import WEIGHT_INITIALIZERS, Registry, accepted_arguments
 
 __all__ = [
     "check",

@@ -3,7 +3,7 @@
 A policy without scopes compiles to a plain list of cfg dicts, valid input
 for ``initdsl.initialize`` and ``mmengine.model.initialize`` alike. A policy
 with scopes compiles to ``{module path: [cfgs]}``, ``""`` being the root,
-which is what :func:`initdsl.engine.run_scoped` runs.
+which is what :func:`initdsl.core.runner.run_scoped` runs.
 
 How statements become cfgs (per block, in order):
 
@@ -33,6 +33,10 @@ from typing import Any
 
 import attrs
 
+from ..collector import no_gc
+from ..core.registry import Registry
+from ..diagnostics import Span
+from ..errors import PolicyError
 from .ast import (
     Call,
     LayerRule,
@@ -41,15 +45,11 @@ from .ast import (
     NameRule,
     Policy,
     Scope,
-    Span,
     Statement,
     value_of,
 )
-from .check import PRETRAINED, Initializers, check
-from .collector import no_gc
-from .errors import PolicyError
-from .parse import parse_recovering
-from .registry import Registry
+from .checker import PRETRAINED, Initializers, check
+from .parser import parse_recovering
 
 __all__ = ["compile", "compile_policy", "compile_checked", "checked", "Compiled"]
 
@@ -104,7 +104,7 @@ def compile_policy(policy_or_text: Policy | str, filename: str | None = None, *,
 
 
 def compile_checked(policy: Policy, registry: Registry | None = None) -> Compiled:
-    """Compile a policy that :func:`~initdsl.check.check` found no errors in."""
+    """Compile a policy that :func:`~initdsl.language.checker.check` found no errors in."""
     compiler = _Compiler(Initializers.of(registry))
     compiler.scopes[""] = []
     compiler.block("", policy.statements)

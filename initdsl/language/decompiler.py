@@ -1,4 +1,4 @@
-"""mmengine ``init_cfg`` → policy text (the inverse of :mod:`initdsl.compile`).
+"""mmengine ``init_cfg`` → policy text (the inverse of :mod:`initdsl.language.compiler`).
 
 Accepts every form an ``init_cfg`` takes: one cfg dict or a list of them;
 ``layer`` as a string or a list; ``override`` as a dict or a list, with
@@ -18,6 +18,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.registry import Registry
+from ..errors import InitTypeError, InitValueError
 from .ast import (
     Arg,
     Boolean,
@@ -39,10 +41,8 @@ from .ast import (
     Value,
     is_bare_word,
 )
-from .check import PRETRAINED, Initializers, snake_case
-from .errors import InitTypeError, InitValueError
-from .format import generate
-from .registry import Registry
+from .checker import PRETRAINED, Initializers, snake_case
+from .formatter import generate
 
 __all__ = ["decompile", "to_policy"]
 

@@ -2,14 +2,14 @@
 
 ``grammar/initdsl.lark`` stays the definition of the language. Lark's LALR
 loop runs in Python, one step per token, and builds a parse tree that
-:mod:`initdsl.parse` then turns into AST nodes; a generated 10,000-rule policy
+:mod:`initdsl.language.parser` then turns into AST nodes; a generated 10,000-rule policy
 took seconds. This module reads the same language by recursive descent, one
 method per grammar rule, and builds the AST nodes directly. It scans with one
 regular expression per construct rather than per token (``std = 0.02`` is one
 match), so the per-token work stays in the regex engine.
 
 It is only a fast path. Whatever it does not accept raises :class:`Reject`,
-and :func:`initdsl.parse.parse_recovering` hands the text to Lark, which
+and :func:`initdsl.language.parser.parse_recovering` hands the text to Lark, which
 accepts it or reports every syntax error and recovers. So this reader must
 never accept text Lark rejects and must build exactly the tree, spans
 included, that Lark's path builds; ``tests/language/test_fastparse.py`` checks
@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 
+from ..diagnostics import Span
 from .ast import (
     Arg,
     Boolean,
@@ -43,7 +44,6 @@ from .ast import (
     Null,
     Option,
     Scope,
-    Span,
     Statement,
     String,
     Value,

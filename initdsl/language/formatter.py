@@ -45,7 +45,7 @@ from .ast import (
     String,
     is_bare_word,
 )
-from .parse import parse
+from .parser import parse
 
 __all__ = ["format", "generate"]
 
@@ -55,7 +55,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def format(source: str | Policy, filename: str | None = None) -> str:  # noqa: A001
-    """The canonical text of a policy (given as text or as a parsed :class:`~initdsl.ast.Policy`).
+    """The canonical text of a policy (given as text or as a parsed :class:`~initdsl.Policy`).
 
     Raises :class:`~initdsl.PolicyError` if ``source`` is text with syntax
     errors.

@@ -1,7 +1,7 @@
 """Text → syntax tree: the Lark parser for ``grammar/initdsl.lark`` and the tree builder.
 
 The grammar file is the language reference; this module only turns Lark's
-parse tree into :mod:`initdsl.ast` nodes, attaches comments to the nodes
+parse tree into :mod:`initdsl.language.ast` nodes, attaches comments to the nodes
 they belong to, and turns parse failures into diagnostics a user can act on.
 After a syntax error the parser blanks out the broken statement and parses
 again, so one run reports every syntax error in the file.
@@ -13,6 +13,7 @@ import bisect
 import functools
 import importlib.resources
 import json
+import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,10 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
-from . import fastparse
+from ..collector import no_gc
+from ..diagnostics import Diagnostic, Span
+from ..errors import PolicyError
+from . import fast_reader
 from .ast import (
     Arg,
     Boolean,
@@ -40,16 +44,12 @@ from .ast import (
     Option,
     Policy,
     Scope,
-    Span,
     Statement,
     String,
     Value,
 )
-from .collector import no_gc
-from .diagnostics import Diagnostic
-from .errors import PolicyError
 
-__all__ = ["parse", "parse_recovering", "grammar_text", "STRING_FILENAME"]
+__all__ = ["parse", "parse_recovering", "load", "grammar_text", "STRING_FILENAME"]
 
 #: The file name spans carry for policies given as text.
 STRING_FILENAME = "<string>"
@@ -67,7 +67,7 @@ def grammar_text() -> str:
             encoding="utf-8")
     except (ImportError, OSError, TypeError, ValueError):
         # A source checkout that was never installed: read the file in place.
-        path = Path(__file__).resolve().parent.parent / "grammar" / "initdsl.lark"
+        path = Path(__file__).resolve().parents[2] / "grammar" / "initdsl.lark"
         return path.read_text(encoding="utf-8")
 
 
@@ -91,16 +91,25 @@ def _parser() -> Lark:
 
 
 def parse(text: str, filename: str | None = None) -> Policy:
-    """Parse policy ``text`` into a :class:`~initdsl.ast.Policy`.
+    """Parse policy ``text`` into a :class:`~initdsl.Policy`.
 
     ``filename`` goes into every node's span (``<string>`` if not given).
     Raises :class:`~initdsl.PolicyError` listing every syntax error. Only the
-    syntax is checked here; :func:`initdsl.check.check` checks the meaning.
+    syntax is checked here; :func:`initdsl.language.checker.check` checks the meaning.
     """
     policy, diagnostics = parse_recovering(text, filename)
     if diagnostics:
         raise PolicyError(diagnostics, text)
     return policy
+
+
+def load(path: str | os.PathLike[str]) -> Policy:
+    """Parse the policy file at ``path`` (UTF-8); spans carry ``path`` as the file name.
+
+    Raises :class:`~initdsl.PolicyError` on syntax errors.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    return parse(text, filename=os.fspath(path))
 
 
 def parse_recovering(text: str, filename: str | None = None
@@ -113,8 +122,8 @@ def parse_recovering(text: str, filename: str | None = None
     file = filename if filename is not None else STRING_FILENAME
     with no_gc():
         try:
-            statements, comments = fastparse.read(text, file)
-        except fastparse.Reject:
+            statements, comments = fast_reader.read(text, file)
+        except fast_reader.Reject:
             return _parse_with_lark(text, file)
         policy = Policy(statements, span=_whole(text, file), source=text)
         return _attach_comments(policy, comments, text), []

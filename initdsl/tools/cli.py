@@ -1,8 +1,8 @@
 """The ``initdsl`` command line: argument parsing and rendering, nothing else.
 
 Every command is a thin layer over the public API (``initdsl.compile``,
-``decompile``, ``format``, ``apply``), :mod:`initdsl.lint` and
-:mod:`initdsl.explain`; docs/cli.md documents the commands, their exit codes
+``decompile``, ``format``, ``apply``), :mod:`initdsl.tools.lint` and
+:mod:`initdsl.tools.explain`; docs/cli.md documents the commands, their exit codes
 and the JSON output.
 
 Exit codes: 0 clean; 1 findings (errors in the input, or with ``lint
@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from . import __version__
+from ..version import __version__
 
 if TYPE_CHECKING:
-    from .diagnostics import Diagnostic
-    from .errors import PolicyError
+    from ..diagnostics import Diagnostic
+    from ..errors import PolicyError
     from .explain import Explanation, Parameter, Writer
 
 __all__ = ["main", "build_parser", "render_explanation", "read_init_cfg", "Style",
@@ -197,8 +197,8 @@ def _py_flat(value: Any) -> str:
 
 
 def _cmd_compile(args: argparse.Namespace, style: Style) -> int:
-    from .compile import compile_policy
-    from .errors import PolicyError
+    from ..errors import PolicyError
+    from ..language.compiler import compile_policy
 
     source = _read(args.policy)
     try:
@@ -221,7 +221,7 @@ def _cmd_compile(args: argparse.Namespace, style: Style) -> int:
     text = f"init_cfg = {_py(init_cfg, 0, len('init_cfg = '))}"
     if compiled.scoped:
         text = ("# A policy with scopes: {module path: init_cfg}, '' is the root. Each entry is\n"
-                "# that module's init_cfg; initdsl.engine.run_scoped(model, init_cfg) runs it.\n"
+                "# that module's init_cfg; initdsl.core.runner.run_scoped(model, init_cfg) runs it.\n"
                 + text)
     _write(sys.stdout, text)
     return 0
@@ -300,8 +300,8 @@ def _literal_node(node: ast.expr, path: str) -> Any:
 
 
 def _cmd_decompile(args: argparse.Namespace, style: Style) -> int:
-    from .decompile import decompile
-    from .errors import InitError
+    from ..errors import InitError
+    from ..language.decompiler import decompile
 
     text = _read(args.file)
     name = _name(args.file)
@@ -322,8 +322,8 @@ def _cmd_decompile(args: argparse.Namespace, style: Style) -> int:
 
 
 def _cmd_fmt(args: argparse.Namespace, style: Style) -> int:
-    from .errors import PolicyError
-    from .format import format as format_policy
+    from ..errors import PolicyError
+    from ..language.formatter import format as format_policy
 
     err_style = Style.for_stream(sys.stderr, args.color)
     changed: list[str] = []
@@ -545,11 +545,11 @@ def _summary_text(summary: dict[str, Any], model: str) -> str:
 
 
 def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
-    from .compile import checked, compile_checked
-    from .errors import PolicyError
+    from ..errors import PolicyError
+    from ..language.binding import check_model
+    from ..language.compiler import checked, compile_checked
     from .explain import explain
     from .lint import explanation_diagnostics, missing_checkpoints
-    from .policy import check_model
 
     source = _read(args.policy)
     err_style = Style.for_stream(sys.stderr, args.color)
@@ -674,10 +674,10 @@ def _save(model: Any, path: str) -> int:
 def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
     import torch
 
-    from .compile import checked
-    from .errors import InitError, PolicyError
-    from .policy import apply
-    from .provenance import LEDGER
+    from ..core.provenance import LEDGER
+    from ..driver import apply
+    from ..errors import InitError, PolicyError
+    from ..language.compiler import checked
 
     suffix = Path(args.out).suffix
     if suffix not in _SAVERS:

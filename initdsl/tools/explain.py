@@ -1,7 +1,7 @@
 """Static resolution: which rule writes each parameter, without writing anything.
 
 :func:`explain` plans a run exactly as :func:`initdsl.apply` would (the
-core's :class:`~initdsl.plan.Planner`, same scopes, same ordering), then
+core's :class:`~initdsl.core.planner.Planner`, same scopes, same ordering), then
 reads the plan instead of executing it: every ``Write``, ``Load`` and
 ``Call`` step is flattened, in execution order, into the list of writes each
 parameter receives. The last one is the parameter's final writer.
@@ -19,7 +19,7 @@ without running it: the parameters below that module get a *possible* write
 (``Writer.certain`` is false) that a later rule may still override.
 
 The result is pure data (:class:`Explanation`); rendering it as a table is the
-command line's job, finding problems in it is :mod:`initdsl.lint`'s.
+command line's job, finding problems in it is :mod:`initdsl.tools.lint`'s.
 """
 
 from __future__ import annotations
@@ -32,18 +32,19 @@ import attrs
 import torch
 from torch import nn
 
-from .base_module import BaseModule
-from .checkpoint import read_checkpoint, select_state_dict
-from .compile import Compiled
-from .errors import (
+from ..core.checkpoint import read_checkpoint, select_state_dict
+from ..core.initializers import PretrainedInit
+from ..core.planner import Block, Call, Load, Planner, Write
+from ..core.protocol import has_own_init_weights, takes_init_cfg
+from ..core.provenance import Origin, Record
+from ..core.provenance import jsonable as _jsonable
+from ..errors import (
     CheckpointNotFoundError,
     InitAssertionError,
     InitError,
 )
-from .initializers import PretrainedInit
-from .plan import Block, Call, Load, Planner, Write, has_own_init_weights
-from .provenance import Origin, jsonable as _jsonable
-from .schedule import scopes_of
+from ..language.binding import scopes_of
+from ..language.compiler import Compiled
 
 __all__ = [
     "Writer",
@@ -343,8 +344,6 @@ class _StaticPlanner(Planner):
 
     def plan_load(self, initializer: PretrainedInit, module: nn.Module, path: str,
                   origin: Origin) -> Load:
-        from .provenance import Record
-
         record = Record(writer="Pretrained", args=initializer.args, origin=origin,
                         text=initializer.describe())
         key = (initializer.checkpoint, initializer.weights_only)
@@ -391,7 +390,7 @@ def explain(model: nn.Module, policy: Compiled | Mapping[str, Any] | Sequence[An
     Args:
         model: any module; build it under ``with torch.device("meta"):`` to
             explain a model without allocating its parameters.
-        policy: a compiled policy (:func:`initdsl.compile.compile_policy`),
+        policy: a compiled policy (:func:`initdsl.language.compiler.compile_policy`),
             an ``init_cfg`` (a list of cfgs, or ``{module path: cfgs}``), or
             ``None`` for the model's own ``init_cfg``\\ s (``model.init_weights()``).
 
@@ -420,7 +419,7 @@ def explain(model: nn.Module, policy: Compiled | Mapping[str, Any] | Sequence[An
     _Flattener(index, writes, loads, reached, done, planner.unknown).steps(steps)
 
     user_root = None
-    if isinstance(model, BaseModule) and has_own_init_weights(model):
+    if takes_init_cfg(model) and has_own_init_weights(model):
         # run_scoped calls the model's own init_weights; whatever it does
         # around super().init_weights() is unknown.
         user_root = f"{type(model).__name__}.init_weights"
@@ -460,7 +459,7 @@ class _Flattener:
                     continue
                 self.reached.add(step.path)
                 self.steps(step.steps)
-                if isinstance(step.module, BaseModule):
+                if takes_init_cfg(step.module):
                     self.done.add(id(step.module))
             elif isinstance(step, Load):
                 self.load(step)
@@ -488,7 +487,7 @@ class _Flattener:
                         step.path)
         for p in step.module.parameters():
             self.add(p, writer)
-        if step.chained and isinstance(step.module, BaseModule):
+        if step.chained and takes_init_cfg(step.module):
             self.done.add(id(step.module))
 
     def load(self, step: Load) -> None:

@@ -12,7 +12,7 @@ Without a model:
 * ``E202`` a checkpoint file that does not exist (relative paths are
   resolved against the current directory, as a run resolves them).
 
-With a model (resolved statically by :mod:`initdsl.explain`, nothing written):
+With a model (resolved statically by :mod:`initdsl.tools.explain`, nothing written):
 
 * ``W210`` a layer name that matches no module where the rule applies;
 * ``W220`` a rule whose every write is overwritten later (names the rule(s)
@@ -42,16 +42,16 @@ from pathlib import Path
 import attrs
 from torch import nn
 
-from .ast import LayerRule, Load, LoadRule, NameRule, Policy, Scope, Span, Statement
-from .check import check
-from .compile import compile_checked
-from .diagnostics import Diagnostic
+from ..core.matcher import class_names
+from ..core.protocol import has_own_init_weights
+from ..core.provenance import Origin
+from ..diagnostics import Diagnostic, Span
+from ..language.ast import LayerRule, Load, LoadRule, NameRule, Policy, Scope, Statement
+from ..language.binding import check_model
+from ..language.checker import check
+from ..language.compiler import compile_checked
+from ..language.parser import parse_recovering
 from .explain import Explanation, Parameter, explain
-from .match import class_names
-from .parse import parse_recovering
-from .plan import has_own_init_weights
-from .policy import check_model
-from .provenance import Origin
 
 __all__ = ["LINT_CODES", "about_the_model", "LintResult", "lint", "known_layer_names",
            "collapse_names", "exit_code", "explanation_diagnostics", "missing_checkpoints"]

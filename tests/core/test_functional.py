@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import initdsl
-from initdsl import functional as F
+from initdsl.core import functional as F
 
 from .helpers import sign_bit, tensor_bytes
 

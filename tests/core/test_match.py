@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import initdsl
-from initdsl.match import class_names, matching, post_order
+from initdsl.core.matcher import class_names, matching, post_order
 
 from .helpers import Custom
 

@@ -245,7 +245,7 @@ def test_checkpoint_read_once_per_run(tmp_path, source, monkeypatch):
     import importlib
 
     # `initdsl.plan` is the fast engine's function; the core's module is in sys.modules
-    plan = importlib.import_module("initdsl.plan")
+    plan = importlib.import_module("initdsl.core.planner")
 
     path = tmp_path / "net.pth"
     torch.save(source.state_dict(), path)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import initdsl
-import initdsl.fast
+import initdsl.fast.executor
 
 from core.helpers import tensor_bytes
 
@@ -63,5 +63,5 @@ def by_name(model: nn.Module) -> dict[str, bytes]:
 
 
 def fast(model: nn.Module, policy=POLICY, seed: int = 0, **kwargs) -> nn.Module:
-    initdsl.fast.apply(model, policy, seed=seed, **kwargs)
+    initdsl.fast.executor.apply(model, policy, seed=seed, **kwargs)
     return model

@@ -54,7 +54,7 @@ def test_fast_apply_failure_leaves_every_byte(case, tmp_path, exploding):
         if isinstance(policy, str):
             initdsl.apply(model, policy, mode="fast", seed=0)
         else:
-            initdsl.fast.apply(model, policy, seed=0)
+            initdsl.fast.executor.apply(model, policy, seed=0)
     assert by_name(model) == before
     assert [t._version for t in (*model.parameters(), *model.buffers())] == versions
     assert all(r.writer is None for r in initdsl.provenance(model).values())

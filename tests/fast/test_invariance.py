@@ -116,7 +116,7 @@ def test_low_precision_holds_the_rounded_float32_values():
 def test_apply_fast_matches_fast_module():
     a, b = Net(), Net()
     initdsl.apply(a, POLICY, mode="fast", seed=11)
-    initdsl.fast.apply(b, POLICY, seed=11)
+    initdsl.fast.executor.apply(b, POLICY, seed=11)
     assert by_name(a) == by_name(b)
 
 

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 import initdsl
-from initdsl.schedule import Copy
+from initdsl.fast.schedule import Copy
 
 from .models import POLICY, Net, by_name, fast, meta
 

@@ -28,7 +28,7 @@ def test_materialize_equals_fast_apply_on_a_built_model():
 def test_materialize_equals_fast_apply_for_a_models_own_init_cfg():
     kwargs = dict(base="initdsl", init_cfg=RESNET_CFG, block_init_cfg=RESNET_BLOCK_CFG)
     built = tiny_resnet(**kwargs)
-    initdsl.fast.apply(built, seed=1)
+    initdsl.fast.executor.apply(built, seed=1)
     done = initdsl.materialize(meta(tiny_resnet, **kwargs), seed=1)
     assert by_name(done) == by_name(built)
     assert all(m.is_init for m in done.modules() if isinstance(m, initdsl.BaseModule))

@@ -10,8 +10,8 @@ from torch import nn
 
 import initdsl
 from initdsl import zoo
-from initdsl.rng import Constant, Normal, TruncNormal, Uniform
-from initdsl.schedule import Copy, Draw, Opaque
+from initdsl.fast.rng import Constant, Normal, TruncNormal, Uniform
+from initdsl.fast.schedule import Copy, Draw, Opaque
 
 from .models import POLICY, Net, by_name, meta
 
@@ -135,11 +135,11 @@ def test_user_code_is_an_opaque_final_writer():
     assert len(schedule.barriers) == 1
 
 
-def test_plan_is_the_function_and_the_core_module_still_imports():
-    assert callable(initdsl.plan) and initdsl.plan.__module__ == "initdsl.schedule"
-    from initdsl.plan import Planner  # noqa: F401 - the core's module is untouched
+def test_plan_is_the_function_and_the_core_planner_lives_in_core():
+    assert callable(initdsl.plan) and initdsl.plan.__module__ == "initdsl.fast.schedule"
+    from initdsl.core.planner import Planner
 
-    assert importlib.import_module("initdsl.plan").Planner is Planner
+    assert importlib.import_module("initdsl.core.planner").Planner is Planner
     assert "plan" in initdsl.__all__ and "materialize" in initdsl.__all__
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import initdsl
-from initdsl.rng import stream_seed
+from initdsl.fast.rng import stream_seed
 
 from .models import by_name, fast, meta
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 import initdsl
-from initdsl.ast import (
+from initdsl.language.ast import (
     KEYWORDS,
     RESERVED_WORDS,
     Arg,

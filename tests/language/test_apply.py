@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import initdsl
-from initdsl.engine import run_scoped
+from initdsl.core.runner import run_scoped
 
 from .models import (
     assert_same_state,

@@ -8,9 +8,10 @@ from torch import nn
 
 import initdsl
 from initdsl import WEIGHT_INITIALIZERS, BaseInit
-from initdsl.check import Initializers, snake_case
-from initdsl.diagnostics import CODES, Diagnostic
-from initdsl.registry import Registry
+from initdsl.language.checker import Initializers, snake_case
+from initdsl.diagnostics import Diagnostic
+from initdsl.language.codes import CODES
+from initdsl.core.registry import Registry
 
 CHECK_CASES = [
     # unknown initializer, with "did you mean"

@@ -6,7 +6,7 @@ import pytest
 
 import initdsl
 from initdsl import KaimingInit, PretrainedInit, XavierInit
-from initdsl.compile import compile_policy
+from initdsl.language.compiler import compile_policy
 
 COMPILE_CASES = [
     # the design card

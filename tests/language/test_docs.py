@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import initdsl
-from initdsl.diagnostics import CODES
+from initdsl.language.codes import CODES
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```\n", re.S | re.M)

@@ -1,6 +1,6 @@
 """The fast reader against Lark, the reference parser: the same texts accepted, the same trees.
 
-``initdsl.parse`` reads with :mod:`initdsl.fastparse` and falls back to the
+``initdsl.parse`` reads with :mod:`initdsl.language.fast_reader` and falls back to the
 Lark grammar only when the fast reader rejects the text. That is sound only if
 the fast reader accepts exactly what the grammar accepts and builds exactly
 the tree Lark's path builds, spans, comments and blank lines included, which
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import initdsl
-from initdsl import fastparse
-from initdsl.parse import _parse_with_lark, parse_recovering
+from initdsl.language import fast_reader as fastparse
+from initdsl.language.parser import _parse_with_lark, parse_recovering
 
 from .strategies import policies
 

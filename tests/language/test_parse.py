@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import initdsl
-from initdsl.ast import (
+from initdsl.language.ast import (
     Arg,
     Boolean,
     Call,
@@ -25,8 +25,8 @@ from initdsl.ast import (
     Span,
     String,
 )
-from initdsl.format import generate
-from initdsl.parse import grammar_text, parse_recovering
+from initdsl.language.formatter import generate
+from initdsl.language.parser import grammar_text, parse_recovering
 
 # -- text → tree -------------------------------------------------------------------------------
 

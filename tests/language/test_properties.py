@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import initdsl
-from initdsl.engine import run_scoped
+from initdsl.core.runner import run_scoped
 
 from .models import Tiny, assert_same_state, writers
 from .strategies import init_cfgs, policies

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from initdsl.cli import main
+from initdsl.tools.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO / "tests" / "cli" / "models.py"
+MODELS = REPO / "tests" / "tools" / "models.py"
 NET = f"{MODELS}:net"
 
 
@@ -49,7 +49,7 @@ def run_many(commands: Sequence[Sequence[object]], cwd: Path | str | None = None
 def workdir(tmp_path_factory) -> Path:
     """A directory with checkpoints of ``models.net()``: exact, with an extra key,
     with a head of another shape, and as safetensors."""
-    from tests.cli import models
+    from tests.tools import models
 
     path = tmp_path_factory.mktemp("cli")
     state = models.net().state_dict()
@@ -72,7 +72,7 @@ class Result:
 
 
 def cli(*args: object, cwd: Path | str | None = None, stdin: str | None = None) -> Result:
-    """``initdsl.cli.main(ARGS)`` in this process: the same code as the console script
+    """``initdsl.tools.cli.main(ARGS)`` in this process: the same code as the console script
     without a second torch import, for the many variants of each command.
 
     The subprocess tests (:func:`run`) check the entry points themselves.

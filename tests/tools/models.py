@@ -1,4 +1,4 @@
-"""Small models for the command-line tests, loaded by path: ``tests/cli/models.py:net``.
+"""Small models for the command-line tests, loaded by path: ``tests/tools/models.py:net``.
 
 ``net()`` holds one of everything the lint rules look at: layers of several
 classes, an LSTM (its ``bias`` is a bool), a bare ``nn.Parameter``, BaseModule

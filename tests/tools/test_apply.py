@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 import initdsl
-from tests.cli import models
-from tests.cli.conftest import NET, cli, run
+from tests.tools import models
+from tests.tools.conftest import NET, cli, run
 
 POLICY = """\
 Conv2d -> kaiming(mode=fan_in)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import initdsl
-from initdsl.cli import read_init_cfg
-from tests.cli.conftest import REPO, cli, run_many
+from initdsl.tools.cli import read_init_cfg
+from tests.tools.conftest import REPO, cli, run_many
 
 RESNET = REPO / "examples" / "resnet.init"
 VIT = REPO / "examples" / "vit.init"

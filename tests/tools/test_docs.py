@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from initdsl.lint import LINT_CODES
-from tests.cli.conftest import REPO, cli
+from initdsl.tools.lint import LINT_CODES
+from tests.tools.conftest import REPO, cli
 
 CLI_DOC = (REPO / "docs" / "cli.md").read_text()
 

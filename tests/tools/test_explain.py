@@ -1,4 +1,4 @@
-"""``initdsl explain`` and the static resolution behind it (:mod:`initdsl.explain`)."""
+"""``initdsl explain`` and the static resolution behind it (:mod:`initdsl.tools.explain`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import torch
 
 import initdsl
 from initdsl import zoo
-from initdsl.compile import compile_policy
-from initdsl.explain import explain
-from tests.cli import models
-from tests.cli.conftest import NET, REPO, cli, run_many
+from initdsl.language.compiler import compile_policy
+from initdsl.tools.explain import explain
+from tests.tools import models
+from tests.tools.conftest import NET, REPO, cli, run_many
 
 VIT = REPO / "examples" / "vit.init"
 #: 48 blocks of width 8192: 15.8 billion parameters, 63 GB in fp32.
@@ -187,7 +187,7 @@ def test_resolution_matches_the_provenance_of_a_real_run(workdir, monkeypatch, f
 
 
 def test_checkpoints_are_read_by_shape_only(workdir, tmp_path):
-    from initdsl.explain import read_checkpoint_shapes
+    from initdsl.tools.explain import read_checkpoint_shapes
 
     legacy = tmp_path / "legacy.pth"
     torch.save(models.net().state_dict(), legacy, _use_new_zipfile_serialization=False)

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.cli.conftest import NET, cli, run_many
+from tests.tools.conftest import NET, cli, run_many
 
 BLOCKED = f"{NET}(blocked=True)"
 OLD = f"{NET}(old_signature=True)"

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 import initdsl
-import initdsl.lint
-from tests.cli.conftest import cli, run
+import initdsl.tools.lint
+from tests.tools.conftest import cli, run
 
 
 def test_python_m_initdsl_without_a_command_is_a_usage_error():
@@ -44,7 +44,7 @@ def test_unexpected_exceptions_exit_2_with_one_line(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("something broke")
 
-    monkeypatch.setattr(initdsl.lint, "lint", broken)
+    monkeypatch.setattr(initdsl.tools.lint, "lint", broken)
     result = cli("lint", "-", stdin="Linear -> kaiming\n")
     assert result.returncode == 2
     assert result.stderr == "initdsl lint: internal error: RuntimeError: something broke\n"

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from initdsl.modelspec import ModelSpecError, build, parse_spec
-from tests.cli.conftest import MODELS
+from initdsl.tools.modelspec import ModelSpecError, build, parse_spec
+from tests.tools.conftest import MODELS
 
 
 def test_module_factory_without_arguments():

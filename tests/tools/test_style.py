@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from initdsl.cli import Style
+from initdsl.tools.cli import Style
 
 
 class _Terminal(io.StringIO):
