@@ -7,21 +7,6 @@ writing anything, and records exactly which rule last wrote each parameter.
 
 from .core.base_module import BaseModule, ModuleDict, ModuleList, Sequential
 from .core.checkpoint import LoadReport
-from .core.runner import initialize
-from .errors import (
-    CheckpointNotFoundError,
-    CheckpointUnpicklingError,
-    InitAssertionError,
-    InitAttributeError,
-    InitError,
-    InitKeyError,
-    InitRuntimeError,
-    InitTypeError,
-    InitValueError,
-    InitZeroDivisionError,
-    MissingDependencyError,
-    PolicyError,
-)
 from .core.functional import (
     bias_init_with_prob,
     caffe2_xavier_init,
@@ -46,21 +31,35 @@ from .core.initializers import (
 )
 from .core.provenance import Origin, Provenance, Record, provenance
 from .core.registry import WEIGHT_INITIALIZERS, Registry
+from .core.runner import initialize
 
 # The policy language (initdsl.language).
 from .diagnostics import Diagnostic
+from .driver import apply
+from .errors import (
+    CheckpointNotFoundError,
+    CheckpointUnpicklingError,
+    InitAssertionError,
+    InitAttributeError,
+    InitError,
+    InitKeyError,
+    InitRuntimeError,
+    InitTypeError,
+    InitValueError,
+    InitZeroDivisionError,
+    MissingDependencyError,
+    PolicyError,
+)
+
+# The fast engine (initdsl.fast, docs/fast.md).
+from .fast.materialize import materialize
+from .fast.schedule import Schedule, plan
 from .language.ast import Policy
 from .language.checker import check
 from .language.compiler import compile
 from .language.decompiler import decompile
 from .language.formatter import format
 from .language.parser import load, parse
-from .driver import apply
-
-# The fast engine (initdsl.fast, docs/fast.md).
-from .fast.materialize import materialize
-from .fast.schedule import Schedule, plan
-
 from .version import __version__
 
 __all__ = [

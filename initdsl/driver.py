@@ -13,6 +13,8 @@ loads. Every parameter's provenance names the rule that last wrote it by
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -20,17 +22,19 @@ from .core.provenance import Provenance, provenance
 from .core.runner import run_scoped
 from .fast.executor import apply as apply_fast
 from .language.ast import Policy
-from .language.binding import compile_for
+from .language.binding import compile_for, reported_at
 
 __all__ = ["apply"]
 
 
-def apply(model: nn.Module, policy_or_text: Policy | str, *, filename: str | None = None,
-          mode: str = "exact", seed: int | None = None) -> Provenance:
-    """Initialize ``model`` with a policy (text or parsed) and return its provenance.
+def apply(model: nn.Module, policy_or_text: Policy | str | os.PathLike[str], *,
+          filename: str | None = None, mode: str = "exact", seed: int | None = None
+          ) -> Provenance:
+    """Initialize ``model`` with a policy (text, a file's path, or parsed); return its provenance.
 
     Everything is checked first — syntax, initializer names and arguments,
-    that every scope and name rule names a module that exists — and a
+    that every scope and name rule names a module that exists, that every
+    number a rule resolves for a tensor can be written into it — and a
     :class:`~initdsl.PolicyError` lists all problems before any tensor is
     written. The run is bit-identical to running the compiled ``init_cfg``
     through the core under the same seed.
@@ -53,5 +57,6 @@ def apply(model: nn.Module, policy_or_text: Policy | str, *, filename: str | Non
         return apply_fast(model, compiled, seed=seed)
     if seed is not None:
         torch.manual_seed(seed)
-    run_scoped(model, compiled.scopes, compiled.source_of)
+    with reported_at(compiled):
+        run_scoped(model, compiled.scopes, compiled.source_of)
     return provenance(model)

@@ -16,7 +16,9 @@ class                          raised where mmengine raises
 :class:`InitZeroDivisionError` ``ZeroDivisionError``: ``bias_prob=0.0``
 :class:`CheckpointNotFoundError` ``FileNotFoundError``: checkpoint file missing
 :class:`CheckpointUnpicklingError` ``pickle.UnpicklingError``: unsafe checkpoint
+:class:`CheckpointFormatError` ``RuntimeError``: unreadable or corrupt checkpoint
 :class:`MissingDependencyError`  ``ImportError``: e.g. ``safetensors`` not installed
+:class:`PolicyFileError`       ``OSError``: a policy file cannot be read
 :class:`PolicyError`           ``ValueError``: a policy file has errors (``.diagnostics``)
 =============================  ====================================================
 """
@@ -26,7 +28,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Iterable
 
-from .diagnostics import Diagnostic, render_all
+from .diagnostics import Diagnostic, Span, render_all
 
 __all__ = [
     "InitError",
@@ -37,9 +39,12 @@ __all__ = [
     "InitRuntimeError",
     "InitAttributeError",
     "InitZeroDivisionError",
+    "CheckpointError",
     "CheckpointNotFoundError",
     "CheckpointUnpicklingError",
+    "CheckpointFormatError",
     "MissingDependencyError",
+    "PolicyFileError",
     "PolicyError",
 ]
 
@@ -48,12 +53,22 @@ class InitError(Exception):
     """Base class of every error raised by initdsl.
 
     ``where`` names the configuration entry the error is about, for example
-    ``init_cfg[1].override[0] of 'backbone'``; it is prepended to the message.
+    ``init_cfg[1].override[0] of 'backbone'`` or, for a rule of a policy, its
+    ``file:line:col``; it is prepended to the message.
+
+    An error found while planning a rule can say more: ``argument`` names the
+    argument to blame (``"std"``), ``code`` is the diagnostic code a policy
+    reports it under (``"E122"``), and ``span`` is where in the policy text
+    (the argument's value when known, else the rule).
     """
 
-    def __init__(self, message: str, *, where: str | None = None) -> None:
+    def __init__(self, message: str, *, where: str | None = None, argument: str | None = None,
+                 code: str | None = None, span: Span | None = None) -> None:
         self.message = message
         self.where = where
+        self.argument = argument
+        self.code = code
+        self.span = span
         super().__init__(self._text())
 
     def _text(self) -> str:
@@ -63,18 +78,20 @@ class InitError(Exception):
         # KeyError would otherwise print its message quoted.
         return self._text()
 
-    def located(self, where: str) -> InitError:
-        """A copy of this error whose message starts with ``where``."""
+    def located(self, where: str, span: Span | None = None) -> InitError:
+        """A copy of this error whose message starts with ``where`` (and at ``span``)."""
         if self.where:
             return self
-        return type(self)(self.message, where=where)
+        return type(self)(self.message, where=where, argument=self.argument, code=self.code,
+                          span=span if span is not None else self.span)
 
     def __reduce__(self):  # keep errors picklable (multiprocessing, pytest-xdist)
-        return (_rebuild, (type(self), self.message, self.where))
+        return (_rebuild, (type(self), self.message, self.where, self.argument, self.code,
+                           self.span))
 
 
-def _rebuild(cls, message, where):
-    return cls(message, where=where)
+def _rebuild(cls, message, where, argument=None, code=None, span=None):
+    return cls(message, where=where, argument=argument, code=code, span=span)
 
 
 class InitTypeError(InitError, TypeError):
@@ -105,31 +122,68 @@ class InitZeroDivisionError(InitError, ZeroDivisionError):
     """A probability or standard deviation of zero where a division needs it."""
 
 
-class CheckpointNotFoundError(InitError, FileNotFoundError):
-    """A ``Pretrained`` checkpoint path does not exist."""
+class CheckpointError(InitError):
+    """A checkpoint cannot be used: the base of the three below (``except CheckpointError``)."""
 
 
-class CheckpointUnpicklingError(InitError, pickle.UnpicklingError):
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A ``Pretrained`` checkpoint path does not exist (or cannot be downloaded)."""
+
+
+class CheckpointUnpicklingError(CheckpointError, pickle.UnpicklingError):
     """A checkpoint holds Python objects that safe loading refuses to unpickle."""
+
+
+class CheckpointFormatError(CheckpointError, RuntimeError):
+    """A checkpoint file is not one initdsl can read (empty, truncated, a bad header,
+    not a state dict), or cannot be read as asked (``map_location``)."""
 
 
 class MissingDependencyError(InitError, ImportError):
     """An optional package needed for the requested feature is not installed."""
 
 
+class PolicyFileError(InitError, OSError):
+    """A policy file that cannot be read (missing, a directory, no permission)."""
+
+
 class PolicyError(InitError, ValueError):
     """A policy has errors; raised before anything runs.
 
     ``diagnostics`` lists every error found (syntax and meaning), each with
-    its position; ``str()`` is all of them rendered with source excerpts.
+    its position; ``str()`` renders them with source excerpts — the first
+    :data:`RENDERED` of them, then a line that says how many more there are.
     """
+
+    #: How many diagnostics ``str()`` renders; ``diagnostics`` always has all of them.
+    RENDERED = 50
 
     def __init__(self, diagnostics: Iterable[Diagnostic], source: str | None = None) -> None:
         self.diagnostics = tuple(diagnostics)
         self.source = source
-        super().__init__(render_all(self.diagnostics, source))
+        self.where = self.argument = self.code = self.span = None
+        self._message: str | None = None
+        # Rendering waits for str(): a policy with thousands of errors need not
+        # pay for text nobody reads.
+        Exception.__init__(self)
 
-    def located(self, where: str) -> InitError:
+    @property
+    def message(self) -> str:  # type: ignore[override]
+        if self._message is None:
+            shown = self.diagnostics[:self.RENDERED]
+            text = render_all(shown, self.source)
+            hidden = len(self.diagnostics) - len(shown)
+            if hidden:
+                text += (f"\n\n... and {hidden} more error{'s' if hidden > 1 else ''} "
+                         f"({len(self.diagnostics)} in all, listed in .diagnostics)")
+            self._message = text
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self._message = value
+
+    def located(self, where: str, span: Span | None = None) -> InitError:
         return self  # diagnostics already carry their positions
 
     def __reduce__(self):

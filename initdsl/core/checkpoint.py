@@ -22,13 +22,14 @@ from torch import nn
 
 from ..errors import (
     CheckpointNotFoundError,
-    InitAttributeError,
     CheckpointUnpicklingError,
     InitAssertionError,
+    InitAttributeError,
     InitRuntimeError,
     InitValueError,
     MissingDependencyError,
 )
+from .walk import named_buffers, named_parameters
 
 __all__ = ["LoadReport", "read_checkpoint", "select_state_dict", "load_state_dict"]
 
@@ -217,27 +218,35 @@ def load_state_dict(
     # exactly which tensors were loaded, without comparing any data.
     before = {
         name: (t, t._version)
-        for named in (module.named_parameters(), module.named_buffers())
+        for named in (named_parameters(module), named_buffers(module))
         for name, t in named
     }
 
-    def visit(target: nn.Module, local: dict, key_prefix: str) -> None:
-        if isinstance(target, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            target = target.module
-        local_metadata = {} if metadata is None else metadata.get(key_prefix[:-1], {})
-        target._load_from_state_dict(
-            local, key_prefix, local_metadata, True, missing, unexpected, messages
-        )
-        for name, child in target._modules.items():
-            if child is not None:
-                child_prefix = f"{key_prefix}{name}."
-                visit(child, {k: v for k, v in local.items() if k.startswith(child_prefix)}, child_prefix)
-        keys = nn.modules.module._IncompatibleKeys(missing, unexpected)
-        for hook in target._load_state_dict_post_hooks.values():
-            hook(target, keys)
-
+    # torch's load_state_dict, module by module, with an explicit stack (any depth):
+    # each module loads its own keys, then its children, then its post hooks run.
+    stack: list[tuple[nn.Module, dict, str, bool]] = [(module, state_dict, "", False)]
     with torch.no_grad():
-        visit(module, state_dict, "")
+        while stack:
+            target, local, key_prefix, done = stack.pop()
+            if isinstance(target, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+                target = target.module
+            if done:
+                keys = nn.modules.module._IncompatibleKeys(missing, unexpected)
+                for hook in target._load_state_dict_post_hooks.values():
+                    hook(target, keys)
+                continue
+            local_metadata = {} if metadata is None else metadata.get(key_prefix[:-1], {})
+            target._load_from_state_dict(
+                local, key_prefix, local_metadata, True, missing, unexpected, messages
+            )
+            stack.append((target, local, key_prefix, True))
+            children = []
+            for name, child in target._modules.items():
+                if child is not None:
+                    child_prefix = f"{key_prefix}{name}."
+                    children.append((child, {k: v for k, v in local.items()
+                                             if k.startswith(child_prefix)}, child_prefix, False))
+            stack.extend(reversed(children))
 
     missing = [k for k in missing if "num_batches_tracked" not in k]
     written = {name: t for name, (t, v) in before.items() if t._version != v and name in offered}

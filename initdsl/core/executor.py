@@ -10,7 +10,7 @@ attributes those writes to the user code.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
@@ -20,6 +20,7 @@ from .checkpoint import load_state_dict
 from .planner import Block, Call, Load, Planner, Step, Write
 from .protocol import takes_init_cfg
 from .provenance import LEDGER
+from .walk import named_parameters, parameters
 
 __all__ = ["execute"]
 
@@ -56,13 +57,28 @@ class _WriteWatch(TorchFunctionMode):
 
 
 def execute(steps: Iterable[Step], planner: Planner) -> None:
-    """Run ``steps`` in order."""
-    for step in steps:
-        if type(step) is Write:
+    """Run ``steps`` in order; nested blocks with an explicit stack, at any depth."""
+    # Each entry: the steps still to run, and the block module to mark
+    # initialized once they have run (None for the outermost list).
+    stack: list[tuple[Iterator[Step], nn.Module | None]] = [(iter(steps), None)]
+    while stack:
+        pending, owner = stack[-1]
+        step = next(pending, None)
+        if step is None:
+            stack.pop()
+            if owner is not None and takes_init_cfg(owner):
+                # Straight into __dict__: nn.Module.__setattr__ costs microseconds per
+                # block, which adds up on models with thousands of BaseModules.
+                owner.__dict__["_is_init"] = True
+            continue
+        kind = type(step)
+        if kind is Write:
             _write(step)
-        elif type(step) is Block:
-            _block(step, planner)
-        elif type(step) is Load:
+        elif kind is Block:
+            inner = _open_block(step, planner)
+            if inner is not None:
+                stack.append((iter(inner), step.module))
+        elif kind is Load:
             _load(step)
         else:
             _call(step, planner)
@@ -80,20 +96,17 @@ def _write(step: Write) -> None:
         LEDGER.record(bias, record)
 
 
-def _block(step: Block, planner: Planner) -> None:
+def _open_block(step: Block, planner: Planner) -> tuple[Step, ...] | None:
+    """The steps of a block about to run (``None``: skipped, its module is initialized)."""
     module = step.module
     if getattr(module, "is_init", False):
-        return
+        return None
     steps = step.steps
     if steps is None:  # initialized when planned, reset since: plan it now
         steps = planner.init_weights(module, step.path).steps
     if getattr(module, "init_cfg", None):
         logger.debug("initialize %s with init_cfg %s", type(module).__name__, module.init_cfg)
-    execute(steps, planner)
-    if takes_init_cfg(module):
-        # Straight into __dict__: nn.Module.__setattr__ costs microseconds per
-        # block, which adds up on models with thousands of BaseModules.
-        module.__dict__["_is_init"] = True
+    return steps
 
 
 def _load(step: Load) -> None:
@@ -115,7 +128,7 @@ def _call(step: Call, planner: Planner) -> None:
     module = step.module
     if step.chained and getattr(module, "is_init", False):
         return
-    before = {id(p): (p, p._version, p.data_ptr()) for p in module.parameters()}
+    before = {id(p): (p, p._version, p.data_ptr()) for p in parameters(module)}
     storages: dict[int, list[int]] = {}
     for key, (p, _, _) in before.items():
         if p.device.type != "meta":
@@ -125,7 +138,7 @@ def _call(step: Call, planner: Planner) -> None:
     with watch:
         step.fn()
     planner.invalidate()
-    for name, p in module.named_parameters():
+    for name, p in named_parameters(module):
         known = before.get(id(p))
         if known is None:
             if step.chained:

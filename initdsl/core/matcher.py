@@ -14,34 +14,15 @@ from functools import lru_cache
 from torch import nn
 
 from ..errors import InitTypeError
+from .walk import post_order
 
-__all__ = ["class_names", "post_order", "matching"]
+__all__ = ["class_names", "matching"]
 
 
 @lru_cache(maxsize=None)
 def class_names(cls: type) -> frozenset[str]:
     """The names a ``layer`` entry can use for ``cls``: its own and its direct bases'."""
     return frozenset([cls.__name__, *(base.__name__ for base in cls.__bases__)])
-
-
-def post_order(module: nn.Module, path: str = "") -> Iterator[tuple[str, nn.Module]]:
-    """``(qualified name, module)`` in the order ``module.apply`` visits them.
-
-    Children first (registration order, each subtree before the next), the
-    module itself last. A module registered under two parents is visited
-    once per parent, as ``apply`` does.
-    """
-    # An explicit stack: nested generators would cost O(depth) per module.
-    stack = [(path, module, iter(module.named_children()))]
-    while stack:
-        here, current, children = stack[-1]
-        for name, child in children:
-            child_path = f"{here}.{name}" if here else name
-            stack.append((child_path, child, iter(child.named_children())))
-            break
-        else:
-            stack.pop()
-            yield here, current
 
 
 def matching(

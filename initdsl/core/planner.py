@@ -8,8 +8,19 @@ initializer is constructed, every override target looked up, every weight
 checked, every checkpoint read) so that a bad configuration raises before
 the first tensor is written.
 
+Every number a write will use is resolved for the tensor it writes and
+checked against that tensor's dtype here (:func:`~initdsl.core.distributions.resolve`),
+so ``constant(1e308)`` into a float32 weight, a negative Xavier gain or a
+Kaiming slope whose square overflows fail before anything is written, with
+the argument to blame.
+
 User code is opaque: a child's own ``init_weights`` and an initializer
-``type`` that is a plain callable become :class:`Call` steps.
+``type`` that is a plain callable (or a ``BaseInit`` subclass with its own
+``__call__``, as mmengine-style initializers are written) become
+:class:`Call` steps.
+
+Module trees of any depth are planned: the walks are iterative, and so is
+the expansion of nested ``init_weights``.
 """
 
 from __future__ import annotations
@@ -17,10 +28,11 @@ from __future__ import annotations
 import copy
 import difflib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Union
 
 import attrs
+import torch
 from torch import Tensor, nn
 
 from ..errors import (
@@ -34,23 +46,31 @@ from ..errors import (
     InitZeroDivisionError,
 )
 from .checkpoint import read_checkpoint, select_state_dict
+from .distributions import Distribution, resolve, resolve_fill
 from .initializers import BaseInit, PretrainedInit
-from .matcher import matching, post_order
+from .matcher import matching
 from .protocol import has_own_init_weights, takes_init_cfg
 from .provenance import Origin, Record
 from .registry import WEIGHT_INITIALIZERS
+from .walk import missing_submodule, named_modules, post_order
 
 __all__ = ["Write", "Load", "Call", "Block", "Step", "Planner"]
 
 
 @attrs.frozen(eq=False)
 class Write:
-    """Write ``module``'s own weight then bias with ``initializer``."""
+    """Write ``module``'s own weight then bias with ``initializer``.
+
+    ``weight`` is what the weight is drawn from, resolved and checked for
+    its shape and dtype (``None`` when the module has no weight); the bias,
+    if any, is filled with ``initializer.bias``.
+    """
 
     module: nn.Module
     path: str
     initializer: BaseInit
     record: Record
+    weight: Distribution | None = None
 
 
 @attrs.frozen(eq=False)
@@ -95,7 +115,9 @@ class Block:
 
 Step = Union[Write, Load, Call, Block]
 
-CfgSource = Callable[[str, int, Union[int, None]], Any]
+#: ``(owner, index, override, argument=None) -> position``: where a rule (or
+#: one of its arguments) was written; :meth:`initdsl.language.compiler.Compiled.source_of`.
+CfgSource = Callable[..., Any]
 
 
 _WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
@@ -137,6 +159,7 @@ class Planner:
                  source_of: CfgSource | None = None) -> None:
         self.root = root
         self.scopes = dict(scopes or {})
+        _check_scopes(root, self.scopes)
         self._on_scope_paths = {
             ".".join(parts[:end])
             for parts in (path.split(".") for path in self.scopes if path)
@@ -165,7 +188,7 @@ class Planner:
         if self.root is None:
             return ""
         if self._paths is None:
-            self._paths = {id(m): name for name, m in self.root.named_modules()}
+            self._paths = {id(m): name for name, m in named_modules(self.root)}
         return self._paths.get(id(module), "")
 
     # -- initialize(module, init_cfg) -------------------------------------------------
@@ -269,27 +292,37 @@ class Planner:
         source = self._source_of(owner, index, override) if self._source_of else None
         return Origin(owner, index, override, source)
 
+    def _rejected(self, error: InitError, origin: Origin, where: str) -> InitError:
+        """``error`` (from resolving a rule for one tensor) placed at the rule and, when the
+        policy says where, at the argument it blames."""
+        span = origin.source
+        if self._source_of is not None and error.argument is not None:
+            span = self._source_of(origin.owner, origin.index, origin.override,
+                                   argument=error.argument) or span
+        return type(error)(f"{error.message} at {where}", where=str(origin),
+                           argument=error.argument, code=error.code,
+                           span=span if hasattr(span, "line") else None)
+
     def plan_rule(self, initializer: Any, module: nn.Module, path: str, origin: Origin,
                   whole: bool) -> list[Step]:
         """Steps of one built initializer on ``module``'s matching layers (all if ``whole``)."""
         if isinstance(initializer, PretrainedInit):
             return [self.plan_load(initializer, module, path, origin)]
-        if not isinstance(initializer, BaseInit):
-            # A callable from outside the registry's base class: run it as mmengine would.
-            if hasattr(initializer, "__dict__"):
-                initializer.wholemodule = whole
-            label = type(initializer).__name__
-            record = Record(writer=label, origin=origin, text=label)
-            return [Call(module, path, lambda: initializer(module), record)]
+        if not isinstance(initializer, BaseInit) or callable(initializer):
+            return [self._plan_call(initializer, module, path, origin, whole)]
         layers = None if whole else initializer.layer
         name = WEIGHT_INITIALIZERS.name_of(type(initializer))
         record = Record(writer=name, args=initializer.args, origin=origin,
                         text=initializer.describe())
+        bias_argument = "bias" if initializer.bias_prob is None else "bias_prob"
         steps: list[Step] = []
         try:
             matched = list(matching(module, path, layers, self._walk(module, path)))
         except InitError as error:
-            raise error.located(str(origin)) from None
+            raise error.located(str(origin), origin.source) from None
+        # The modules a rule matches mostly share a few shapes: resolve each once.
+        resolved: dict[tuple, Distribution] = {}
+        filled: set[torch.dtype] = set()
         for sub_path, sub in matched:
             weight = getattr(sub, "weight", None)
             bias = getattr(sub, "bias", None)
@@ -300,16 +333,45 @@ class Planner:
                         f"{attr!r} is a {type(tensor).__name__} ({tensor!r}), not a tensor",
                         where=str(origin),
                     )
+            dist = None
             if weight is not None:
+                where = f"{_join(sub_path, 'weight')} ({type(sub).__name__})"
                 problem = initializer.check_weight(weight)
                 if problem:
-                    raise InitValueError(
-                        f"{problem} at {_join(sub_path, 'weight')} ({type(sub).__name__})",
-                        where=str(origin),
-                    )
+                    raise InitValueError(f"{problem} at {where}", where=str(origin),
+                                         code="E240", span=origin.source)
+                key = (tuple(weight.shape), weight.dtype)
+                dist = resolved.get(key)
+                if dist is None:
+                    try:
+                        dist = resolved[key] = resolve(initializer, weight)
+                    except InitError as error:
+                        raise self._rejected(error, origin, where) from None
+            if bias is not None and bias.dtype not in filled:
+                try:
+                    resolve_fill(initializer.bias, bias, name, bias_argument)
+                except InitError as error:
+                    where = f"{_join(sub_path, 'bias')} ({type(sub).__name__})"
+                    raise self._rejected(error, origin, where) from None
+                filled.add(bias.dtype)
             if weight is not None or bias is not None:
-                steps.append(Write(sub, sub_path, initializer, record))
+                steps.append(Write(sub, sub_path, initializer, record, dist))
         return steps
+
+    def _plan_call(self, initializer: Any, module: nn.Module, path: str, origin: Origin,
+                   whole: bool) -> Call:
+        """A callable initializer (mmengine-style: ``initializer(module)``) as a user-code step."""
+        label = (WEIGHT_INITIALIZERS.name_of(type(initializer))
+                 if isinstance(initializer, BaseInit) else type(initializer).__name__)
+        if not callable(initializer):
+            raise InitTypeError(
+                f"the cfg's type built {initializer!r} ({type(initializer).__name__}), which is "
+                "not an initializer: neither a BaseInit nor callable on a module",
+                where=str(origin))
+        if hasattr(initializer, "__dict__"):
+            initializer.wholemodule = whole  # as mmengine sets it for overrides
+        record = Record(writer=label, origin=origin, text=label)
+        return Call(module, path, lambda: initializer(module), record)
 
     def plan_load(self, initializer: PretrainedInit, module: nn.Module, path: str,
                   origin: Origin) -> Load:
@@ -324,7 +386,7 @@ class Planner:
                 self._checkpoints[key], initializer.prefix, initializer.checkpoint
             )
         except InitError as error:
-            raise error.located(str(origin)) from None
+            raise error.located(str(origin), origin.source) from None
         record = Record(writer="Pretrained", args=initializer.args, origin=origin,
                         text=initializer.describe())
         return Load(module, path, initializer, state_dict, record)
@@ -332,63 +394,137 @@ class Planner:
     # -- BaseModule.init_weights ----------------------------------------------------------
 
     def init_weights(self, module: nn.Module, path: str) -> Block:
-        """The :class:`Block` ``module.init_weights()`` runs (mmengine's three phases)."""
+        """The :class:`Block` ``module.init_weights()`` runs (mmengine's three phases).
+
+        Nested ``init_weights`` are expanded with an explicit stack, so a chain
+        of modules of any depth plans without recursion.
+        """
         if getattr(module, "is_init", False):
             return Block(module, path, None)
-        cfg = self.scopes[path] if path in self.scopes else getattr(module, "init_cfg", None)
-        steps: list[Step] = []
-        deferred: list[tuple[int, dict]] = []
-        if cfg:
-            if isinstance(cfg, dict):
-                cfgs = [cfg]
-            else:
-                # mmengine iterates any other init_cfg (a tuple of dicts works;
-                # a string fails the per-entry dict check below).
-                try:
-                    cfgs = list(cfg)
-                except TypeError:
-                    raise InitTypeError(
-                        f"init_cfg of {type(module).__name__} must be a dict or a list of "
-                        f"dicts, got {cfg!r}", where=_where(path, None)) from None
-            indexed = not isinstance(cfg, dict)
-            for index, entry in enumerate(cfgs):
-                where = _where(path, index if indexed else None)
-                if not isinstance(entry, dict):
-                    raise InitAssertionError(f"init_cfg entries must be dicts, got {entry!r}",
-                                             where=where)
-                if "type" not in entry:
-                    raise InitKeyError(f"init_cfg entry has no 'type': {entry!r}", where=where)
-            for index, entry in enumerate(cfgs):
-                position = index if indexed else None
-                if entry["type"] == "Pretrained" or entry["type"] is PretrainedInit:
-                    deferred.append((position, entry))
-                else:
-                    steps.extend(self._cfg(module, path, entry, path, position))
-        for name, child in module.named_children():
-            if isinstance(child, _WRAPPERS) and not hasattr(child, "init_weights"):
-                child = child.module
-            child_path = _join(path, name)
-            if child_path in self._on_scope_paths and not takes_init_cfg(child):
-                # A policy scope makes a plain module act as a BaseModule (the
-                # scope replaces any init_weights method it has), and so do
-                # the plain modules on the way to it, so the chain reaches it.
-                steps.append(self.init_weights(child, child_path))
-            elif has_own_init_weights(child):
-                _check_no_arguments(child, child_path)
-                if takes_init_cfg(child) and not child.is_init:
-                    # Its init_weights is user code, but what it chains into
-                    # is ours: check those configurations now, before writing.
-                    self.init_weights(child, child_path)
-                label = f"{type(child).__name__}.init_weights"
-                text = f"Initialized by user-defined `init_weights` in {type(child).__name__} "
-                record = Record(writer=label, origin=Origin(child_path, via="init_weights"), text=text)
-                steps.append(Call(child, child_path, child.init_weights, record, chained=True))
-            elif takes_init_cfg(child):
-                steps.append(self.init_weights(child, child_path))
-        for position, entry in deferred:
-            steps.extend(self._cfg(module, path, entry, path, position))
-        return Block(module, path, tuple(steps))
+        stack = [self._open(module, path, keep=True)]
+        while True:
+            frame = stack[-1]
+            child = next(frame.children, None)
+            if child is not None:
+                opened = self._child(frame, *child)
+                if opened is not None:
+                    stack.append(opened)
+                continue
+            stack.pop()
+            block = frame.close(self)
+            if not stack:
+                return block
+            if frame.keep:
+                stack[-1].steps.append(block)
 
+    def _open(self, module: nn.Module, path: str, keep: bool) -> _Frame:
+        """Phase 1 of ``module.init_weights()``: its own cfgs, Pretrained ones set aside."""
+        cfg = self.scopes[path] if path in self.scopes else getattr(module, "init_cfg", None)
+        frame = _Frame(module, path, keep, iter(list(module.named_children())))
+        if not cfg:
+            return frame
+        if isinstance(cfg, dict):
+            cfgs = [cfg]
+        else:
+            # mmengine iterates any other init_cfg (a tuple of dicts works;
+            # a string fails the per-entry dict check below).
+            try:
+                cfgs = list(cfg)
+            except TypeError:
+                raise InitTypeError(
+                    f"init_cfg of {type(module).__name__} must be a dict or a list of "
+                    f"dicts, got {cfg!r}", where=_where(path, None)) from None
+        indexed = not isinstance(cfg, dict)
+        for index, entry in enumerate(cfgs):
+            where = _where(path, index if indexed else None)
+            if not isinstance(entry, dict):
+                raise InitAssertionError(f"init_cfg entries must be dicts, got {entry!r}",
+                                         where=where)
+            if "type" not in entry:
+                raise InitKeyError(f"init_cfg entry has no 'type': {entry!r}", where=where)
+        for index, entry in enumerate(cfgs):
+            position = index if indexed else None
+            if entry["type"] == "Pretrained" or entry["type"] is PretrainedInit:
+                frame.deferred.append((position, entry))
+            else:
+                frame.steps.extend(self._cfg(module, path, entry, path, position))
+        return frame
+
+    def _child(self, frame: _Frame, name: str, child: nn.Module) -> _Frame | None:
+        """Phase 2 for one child: a step of ``frame``, or a frame to expand first."""
+        if isinstance(child, _WRAPPERS) and not hasattr(child, "init_weights"):
+            child = child.module
+        child_path = _join(frame.path, name)
+        if child_path in self._on_scope_paths and not takes_init_cfg(child):
+            # A policy scope makes a plain module act as a BaseModule (the
+            # scope replaces any init_weights method it has), and so do
+            # the plain modules on the way to it, so the chain reaches it.
+            return self._nested(frame, child, child_path, keep=True)
+        if has_own_init_weights(child):
+            _check_no_arguments(child, child_path)
+            label = f"{type(child).__name__}.init_weights"
+            text = f"Initialized by user-defined `init_weights` in {type(child).__name__} "
+            record = Record(writer=label, origin=Origin(child_path, via="init_weights"), text=text)
+            frame.steps.append(Call(child, child_path, child.init_weights, record, chained=True))
+            if takes_init_cfg(child) and not child.is_init:
+                # Its init_weights is user code, but what it chains into
+                # is ours: check those configurations now, before writing.
+                return self._open(child, child_path, keep=False)
+            return None
+        if takes_init_cfg(child):
+            return self._nested(frame, child, child_path, keep=True)
+        return None
+
+    def _nested(self, frame: _Frame, child: nn.Module, path: str, keep: bool) -> _Frame | None:
+        if getattr(child, "is_init", False):
+            frame.steps.append(Block(child, path, None))
+            return None
+        return self._open(child, path, keep)
+
+
+class _Frame:
+    """One ``init_weights`` being expanded: its steps so far, its children still to visit."""
+
+    def __init__(self, module: nn.Module, path: str, keep: bool,
+                 children: Iterator[tuple[str, nn.Module]]) -> None:
+        self.module = module
+        self.path = path
+        self.keep = keep  # False: planned only to validate what user code chains into
+        self.children = children
+        self.steps: list[Step] = []
+        self.deferred: list[tuple[int | None, dict]] = []
+
+    def close(self, planner: Planner) -> Block:
+        """Phase 3 (the Pretrained cfgs), and the finished block."""
+        for position, entry in self.deferred:
+            self.steps.extend(planner._cfg(self.module, self.path, entry, self.path, position))
+        return Block(self.module, self.path, tuple(self.steps))
+
+
+def _check_scopes(root: nn.Module | None, scopes: Mapping[str, Any]) -> None:
+    """Every scope names a module of ``root`` (as ``E170`` checks a policy's scopes)."""
+    for path in scopes:
+        if not isinstance(path, str):
+            raise InitTypeError(f"the module paths of a scoped init_cfg are strings, got "
+                                f"{path!r} ({type(path).__name__})")
+        if path and not all(path.split(".")):
+            raise InitValueError(f"invalid module path {path!r} in a scoped init_cfg: names "
+                                 "are non-empty and separated by single dots")
+    if root is None:
+        return
+    modules: dict[str, nn.Module] | None = None
+    for path in scopes:
+        if not path:
+            continue
+        try:
+            root.get_submodule(path)
+            continue
+        except AttributeError:
+            pass
+        if modules is None:
+            modules = dict(named_modules(root))
+        raise InitValueError(f"scoped init_cfg: {missing_submodule(modules, path)}",
+                             where=f"init_cfg of {path!r}")
 
 
 _USER_ERRORS = (

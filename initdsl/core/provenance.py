@@ -19,6 +19,7 @@ import attrs
 from torch import Tensor, nn
 
 from .checkpoint import LoadReport
+from .walk import named_modules, named_parameters
 
 __all__ = ["Origin", "Record", "Provenance", "provenance", "UNWRITTEN"]
 
@@ -206,12 +207,12 @@ def provenance(model: nn.Module) -> Provenance:
     """
     records: dict[str, Record] = {}
     shapes: dict[str, tuple[int, ...]] = {}
-    for name, param in model.named_parameters():
+    for name, param in named_parameters(model):
         records[name] = LEDGER.get(param)
         shapes[name] = tuple(param.shape)
     loads = [
         attrs.evolve(report, module=path)
-        for path, sub in model.named_modules()
+        for path, sub in named_modules(model)
         for report in LEDGER.loads(sub)
     ]
     return Provenance(records, shapes, loads)
@@ -226,7 +227,7 @@ def log_report(model: nn.Module, top_class: str) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
     unwritten = f"The value is the same before and after calling `init_weights` of {top_class} "
-    for name, param in model.named_parameters():
+    for name, param in named_parameters(model):
         record = LEDGER.get(param)
         text = unwritten if record.writer is None else record.text
         logger.info("\n%s - %s: \n%s \n ", name, param.shape, text)  # mmengine's exact text

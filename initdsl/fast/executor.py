@@ -41,14 +41,14 @@ import torch
 from torch import Tensor, nn
 
 from ..collector import no_gc
+from ..core.distributions import Constant, Custom
 from ..core.executor import execute
 from ..core.provenance import LEDGER, Provenance, log_report, provenance
 from ..core.runner import active_run
+from ..core.walk import parameters
 from ..language.binding import PolicyLike
 from .rng import (
     BLOCK_SIZE,
-    Constant,
-    Custom,
     blocks,
     fill_block,
     generator,
@@ -203,7 +203,7 @@ def _segment(segment: Segment, seed: int, threads: int, resolve: Resolver,
 
 def _barrier(barrier: Barrier, seed: int, schedule: Schedule) -> None:
     step = barrier.step
-    devices = sorted({t.device.index or 0 for t in step.module.parameters()
+    devices = sorted({t.device.index or 0 for t in parameters(step.module)
                       if t.device.type == "cuda"})
     # What user code draws depends only on (seed, where it runs).
     with seeded(seed, f"user|{step.path}", devices):

@@ -8,7 +8,8 @@ steps, in execution order, into one :class:`Target` per tensor of the model
 
 * a :class:`Draw` — a rule's initializer, resolved into the exact
   distribution it draws from for that tensor's full shape
-  (:func:`initdsl.fast.rng.distribution_of`), or the constant a bias gets;
+  (resolved and checked by the planner, :func:`initdsl.core.distributions.resolve`), or the
+  constant a bias gets;
 * a :class:`Copy` — a checkpoint tensor a ``Pretrained`` load copies in,
   matched by key and shape exactly as ``nn.Module._load_from_state_dict``
   does (missing, unexpected and mismatched keys included);
@@ -31,6 +32,7 @@ be written.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Union
 
@@ -40,11 +42,12 @@ from torch import Tensor, nn
 
 from ..collector import no_gc
 from ..core.checkpoint import LoadReport
+from ..core.distributions import Constant, Distribution, TruncNormal
 from ..core.planner import Block, Call, Load, Planner, Step, Write
 from ..core.protocol import has_own_init_weights, takes_init_cfg
 from ..core.provenance import UNWRITTEN, Origin, Record
-from ..language.binding import PolicyLike, scopes_of
-from .rng import Constant, Distribution, distribution_of
+from ..core.walk import named_buffers, named_modules, named_parameters
+from ..language.binding import PolicyLike, compile_for, reported_at
 
 __all__ = [
     "Draw",
@@ -373,7 +376,8 @@ def plan(model: nn.Module, policy: PolicyLike = None, *, filename: str | None = 
         model: the model to plan for.
         policy: policy text, a parsed or compiled policy, an ``init_cfg``
             (list or dict) for the root, a ``{path: init_cfg}`` dict, or
-            ``None`` for the model's own ``init_cfg`` s (see :func:`scopes_of`).
+            ``None`` for the model's own ``init_cfg`` s (see
+            :func:`~initdsl.language.binding.compile_for`).
         filename: the file name policy text came from (for positions).
 
     Example:
@@ -388,8 +392,12 @@ def plan(model: nn.Module, policy: PolicyLike = None, *, filename: str | None = 
 
 
 def _plan(model: nn.Module, policy: PolicyLike, filename: str | None) -> Schedule:
-    scopes, source_of = scopes_of(model, policy, filename)
-    planner = Planner(model, scopes, source_of)
+    compiled = compile_for(model, policy, filename)
+    with reported_at(compiled):
+        return _plan_compiled(model, Planner(model, compiled.scopes, compiled.source_of))
+
+
+def _plan_compiled(model: nn.Module, planner: Planner) -> Schedule:
     flattener = _Flattener(model)
     if takes_init_cfg(model) and has_own_init_weights(model):
         # run_scoped hands the whole run to the model's own init_weights. Plan
@@ -426,7 +434,7 @@ class _Flattener:
     def _index(self, model: nn.Module) -> None:
         params: list[Target] = []
         buffers: list[Target] = []
-        for path, module in model.named_modules(remove_duplicate=False):
+        for path, module in named_modules(model, remove_duplicate=False):
             non_persistent = module._non_persistent_buffers_set
             for kind, table, out in (("parameter", module._parameters, params),
                                      ("buffer", module._buffers, buffers)):
@@ -482,34 +490,41 @@ class _Flattener:
     # -- steps --
 
     def steps(self, steps: Iterable[Step]) -> None:
-        for step in steps:
+        """Flatten ``steps`` in execution order; nested blocks with an explicit stack."""
+        stack: list[tuple[Iterator[Step], nn.Module | None]] = [(iter(steps), None)]
+        while stack:
+            pending, owner = stack[-1]
+            step = next(pending, None)
+            if step is None:
+                stack.pop()
+                if owner is not None and takes_init_cfg(owner):
+                    self.done.add(id(owner))
+                    self.finished.append(owner)
+                continue
             kind = type(step)
             if kind is Write:
                 self.write(step)
             elif kind is Block:
-                self.block(step)
+                # The executor skips a block whose module is (by then) initialized: a
+                # module registered under two parents runs once.
+                if step.steps is not None and id(step.module) not in self.done:
+                    stack.append((iter(step.steps), step.module))
             elif kind is Load:
                 self.load(step)
             else:
                 self.call(step)
 
-    def block(self, step: Block) -> None:
-        module = step.module
-        # The executor skips a block whose module is (by then) initialized: a
-        # module registered under two parents runs once.
-        if step.steps is None or id(module) in self.done:
-            return
-        self.steps(step.steps)
-        if takes_init_cfg(module):
-            self.done.add(id(module))
-            self.finished.append(module)
-
     def write(self, step: Write) -> None:
         module, initializer, record = step.module, step.initializer, step.record
         weight = getattr(module, "weight", None)
         if weight is not None:
+            dist = step.weight
+            if isinstance(dist, TruncNormal) and _far_from_bounds(dist):
+                # the same warning trunc_normal_ gives in exact mode
+                warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
+                              "The distribution of values may be incorrect.", stacklevel=2)
             self.add(self.target(weight, step.path, "weight"),
-                     Draw(distribution_of(initializer, weight), record, step.path, "weight"))
+                     Draw(dist, record, step.path, "weight"))
         bias = getattr(module, "bias", None)
         if bias is not None:
             self.add(self.target(bias, step.path, "bias"),
@@ -528,7 +543,8 @@ class _Flattener:
         self.phases.append(Barrier(step))
         write = Opaque(label, step.record, step.path)
         seen: set[int] = set()
-        for tensor in (*step.module.parameters(), *step.module.buffers()):
+        for tensor in (*(t for _, t in named_parameters(step.module)),
+                       *(t for _, t in named_buffers(step.module))):
             if id(tensor) not in seen:
                 seen.add(id(tensor))
                 self.target(tensor, step.path, "?").writes.append(write)
@@ -546,6 +562,10 @@ class _Flattener:
         self.segment_loads.append((step.module, report, step.initializer))
 
 
+def _far_from_bounds(dist: TruncNormal) -> bool:
+    return dist.mean < dist.a - 2 * dist.std or dist.mean > dist.b + 2 * dist.std
+
+
 # -- loads, statically ----------------------------------------------------------------------
 
 
@@ -559,10 +579,6 @@ def _plannable(module: nn.Module) -> bool:
     if getattr(cls, "set_extra_state", nn.Module.set_extra_state) is not nn.Module.set_extra_state:
         return False
     return not any(p is not None and nn.parameter.is_lazy(p) for p in module._parameters.values())
-
-
-class _Unplannable(Exception):
-    """A module below the load has its own loading code."""
 
 
 def _resolve_load(step: Load) -> tuple[list[tuple[Tensor, str, Tensor]], LoadReport] | None:
@@ -587,11 +603,14 @@ def _resolve_load(step: Load) -> tuple[list[tuple[Tensor, str, Tensor]], LoadRep
     seen_modules: set[int] = set()
     seen_tensors: set[int] = set()
 
-    def visit(target: nn.Module, local: Mapping[str, Any], prefix: str) -> None:
+    # torch's _load_from_state_dict, module by module (pre-order, any depth).
+    stack: list[tuple[nn.Module, Mapping[str, Any], str]] = [(module, state_dict, "")]
+    while stack:
+        target, local, prefix = stack.pop()
         if isinstance(target, _WRAPPERS):
             target = target.module
         if not _plannable(target):
-            raise _Unplannable
+            return None
         if id(target) not in seen_modules:
             seen_modules.add(id(target))
             for table, out in ((target._parameters, params), (target._buffers, buffers)):
@@ -635,14 +654,9 @@ def _resolve_load(step: Load) -> tuple[list[tuple[Tensor, str, Tensor]], LoadRep
                 children.setdefault(head, {})[key] = value
             elif head not in local_state:
                 unexpected.append(key)
-        for name, child in target._modules.items():
-            if child is not None:
-                visit(child, children.get(name, {}), f"{prefix}{name}.")
+        stack.extend(reversed([(child, children.get(name, {}), f"{prefix}{name}.")
+                               for name, child in target._modules.items() if child is not None]))
 
-    try:
-        visit(module, state_dict, "")
-    except _Unplannable:
-        return None
     # As the core reports: the batch norms fill in a missing num_batches_tracked.
     missing = [k for k in missing if "num_batches_tracked" not in k]
     copied = {id(tensor) for tensor, _, _ in copies}

@@ -123,15 +123,19 @@ class Initializers:
 
     def bind(self, call: Call) -> dict[str, Any]:
         """``call``'s arguments by parameter name, as Python values (call must be valid)."""
+        return {name: value_of(arg.value) for name, arg in self.arguments(call).items()}
+
+    def arguments(self, call: Call) -> dict[str, Arg]:
+        """``call``'s argument nodes by parameter name (call must be valid)."""
         order = self.positional(self.cls_of(call.name))
-        bound: dict[str, Any] = {}
+        bound: dict[str, Arg] = {}
         position = 0
         for arg in call.args:
             if arg.name is None:
-                bound[order[position]] = value_of(arg.value)
+                bound[order[position]] = arg
                 position += 1
             else:
-                bound[arg.name] = value_of(arg.value)
+                bound[arg.name] = arg
         return bound
 
 

@@ -67,6 +67,10 @@ class Compiled:
     scopes: dict[str, list[dict[str, Any]]]
     sources: dict[Key, Span | None]
     scoped: bool
+    #: where each argument of each cfg was written: ``Key → {argument: Span of its value}``
+    arguments: dict[Key, dict[str, Span]] = attrs.field(factory=dict)
+    #: the text the policy was parsed from, if any (for rendering diagnostics)
+    source: str | None = None
 
     @property
     def init_cfg(self) -> list[dict[str, Any]] | dict[str, list[dict[str, Any]]]:
@@ -75,11 +79,17 @@ class Compiled:
             return copy.deepcopy(self.scopes)
         return copy.deepcopy(self.scopes[""])
 
-    def source_of(self, owner: str, index: int | None, override: int | None) -> Span | None:
-        """The span of the rule behind cfg ``index`` (and ``override``) of module ``owner``."""
-        if index is None:
-            index = 0
-        return self.sources.get((owner, index, override))
+    def source_of(self, owner: str, index: int | None, override: int | None,
+                  argument: str | None = None) -> Span | None:
+        """The span of the rule behind cfg ``index`` (and ``override``) of module ``owner``.
+
+        With ``argument``, the span of that argument's value when the rule
+        writes it (a default it leaves out has none: then ``None``).
+        """
+        key = (owner, 0 if index is None else index, override)
+        if argument is not None:
+            return self.arguments.get(key, {}).get(argument)
+        return self.sources.get(key)
 
 
 def compile(policy_or_text: Policy | str, filename: str | None = None, *,  # noqa: A001
@@ -109,7 +119,7 @@ def compile_checked(policy: Policy, registry: Registry | None = None) -> Compile
     compiler.scopes[""] = []
     compiler.block("", policy.statements)
     scoped = any(isinstance(s, Scope) for s in _walk(policy.statements))
-    return Compiled(compiler.scopes, compiler.sources, scoped)
+    return Compiled(compiler.scopes, compiler.sources, scoped, compiler.arguments, policy.source)
 
 
 def checked(policy_or_text: Policy | str, filename: str | None = None, *,
@@ -138,6 +148,7 @@ class _Compiler:
         self.initializers = initializers
         self.scopes: dict[str, list[dict[str, Any]]] = {}
         self.sources: dict[Key, Span | None] = {}
+        self.arguments: dict[Key, dict[str, Span]] = {}
 
     def block(self, path: str, statements: Iterable[Statement]) -> None:
         cfgs = self.scopes[path]
@@ -150,19 +161,20 @@ class _Compiler:
                 if layers:
                     cfg["layer"] = layers[0] if len(layers) == 1 else layers
                 cfg.update(self.initializers.bind(statement.init))
-                parent = self.add(path, cfg, statement.span)
+                parent = self.add(path, cfg, statement.span, statement.init)
             elif isinstance(statement, LoadRule):
-                parent = self.add(path, self.load(statement.load), statement.span)
+                parent = self.add(path, self.load(statement.load), statement.span, statement.load)
             elif isinstance(statement, NameRule):
                 if parent is None:
                     # Nothing to attach to: a cfg that matches nothing and
                     # carries this rule as a name-only override.
-                    index = self.add(path, self.target(statement.target), statement.span)
+                    index = self.add(path, self.target(statement.target), statement.span,
+                                     statement.target)
                     overrides[index] = [{"name": statement.name}]
-                    self.sources[(path, index, 0)] = statement.span
+                    self.note((path, index, 0), statement.span, statement.target)
                 else:
                     own = overrides.setdefault(parent, [])
-                    self.sources[(path, parent, len(own))] = statement.span
+                    self.note((path, parent, len(own)), statement.span, statement.target)
                     own.append({"name": statement.name, **self.target(statement.target)})
             elif isinstance(statement, Scope):
                 parent = None
@@ -172,11 +184,28 @@ class _Compiler:
         for index, entries in overrides.items():
             cfgs[index]["override"] = entries[0] if len(entries) == 1 else entries
 
-    def add(self, path: str, cfg: dict[str, Any], span: Span | None) -> int:
+    def add(self, path: str, cfg: dict[str, Any], span: Span | None,
+            target: Call | Load | None) -> int:
         cfgs = self.scopes[path]
         cfgs.append(cfg)
-        self.sources[(path, len(cfgs) - 1, None)] = span
+        self.note((path, len(cfgs) - 1, None), span, target)
         return len(cfgs) - 1
+
+    def note(self, key: Key, span: Span | None, target: Call | Load | None) -> None:
+        """Where the rule behind cfg ``key`` and each of its arguments were written."""
+        self.sources[key] = span
+        if isinstance(target, Call):
+            spans = {name: arg.value.span for name, arg in
+                     self.initializers.arguments(target).items() if arg.value.span is not None}
+        elif isinstance(target, Load):
+            spans = {option.name: option.value.span for option in target.options
+                     if option.value.span is not None}
+            if target.checkpoint.span is not None:
+                spans["checkpoint"] = target.checkpoint.span
+        else:
+            return
+        if spans:
+            self.arguments[key] = spans
 
     def type_of(self, target: Call | Load | None) -> str:
         if isinstance(target, Load):

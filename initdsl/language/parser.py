@@ -25,7 +25,7 @@ from lark.lexer import PatternStr
 
 from ..collector import no_gc
 from ..diagnostics import Diagnostic, Span
-from ..errors import PolicyError
+from ..errors import PolicyError, PolicyFileError
 from . import fast_reader
 from .ast import (
     Arg,
@@ -49,7 +49,8 @@ from .ast import (
     Value,
 )
 
-__all__ = ["parse", "parse_recovering", "load", "grammar_text", "STRING_FILENAME"]
+__all__ = ["parse", "parse_recovering", "load", "read_policy_file", "decode_policy",
+           "grammar_text", "STRING_FILENAME"]
 
 #: The file name spans carry for policies given as text.
 STRING_FILENAME = "<string>"
@@ -104,12 +105,46 @@ def parse(text: str, filename: str | None = None) -> Policy:
 
 
 def load(path: str | os.PathLike[str]) -> Policy:
-    """Parse the policy file at ``path`` (UTF-8); spans carry ``path`` as the file name.
+    """Parse the policy file at ``path``; spans carry ``path`` as the file name.
 
-    Raises :class:`~initdsl.PolicyError` on syntax errors.
+    The file is UTF-8 (a leading byte-order mark is allowed). Raises
+    :class:`~initdsl.PolicyError` on syntax errors or bytes that are not
+    UTF-8, :class:`~initdsl.PolicyFileError` if the file cannot be read.
     """
-    text = Path(path).read_text(encoding="utf-8")
-    return parse(text, filename=os.fspath(path))
+    return parse(read_policy_file(path), filename=os.fspath(path))
+
+
+def read_policy_file(path: str | os.PathLike[str]) -> str:
+    """The text of the policy file at ``path``: UTF-8, without a leading byte-order mark.
+
+    A file that cannot be read raises :class:`~initdsl.PolicyFileError`; one
+    that is not UTF-8 raises :class:`~initdsl.PolicyError` with an ``E004``
+    diagnostic at the line and column of the first bad byte.
+    """
+    name = os.fspath(path)
+    try:
+        data = Path(name).read_bytes()
+    except OSError as error:
+        raise PolicyFileError(f"{name}: cannot read ({error.strerror or error})") from None
+    return decode_policy(data, name)
+
+
+def decode_policy(data: bytes, filename: str) -> str:
+    """``data`` as policy text (see :func:`read_policy_file`)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        text = data.decode("utf-8-sig", errors="replace")
+        start = error.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data.count(b"\n", 0, start) + 1
+        line_start = data.rfind(b"\n", 0, start) + 1
+        column = len(data[line_start:start].decode("utf-8-sig", errors="replace")) + 1
+        bad = data[start:start + 1].hex()
+        diagnostic = Diagnostic(
+            "E004", f"the file is not UTF-8 text: byte 0x{bad} cannot start or continue a "
+            "character here (save the policy as UTF-8)",
+            Span(filename, line, column, line, column + 1))
+        raise PolicyError([diagnostic], text) from None
 
 
 def parse_recovering(text: str, filename: str | None = None

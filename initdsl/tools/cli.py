@@ -675,6 +675,7 @@ def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
     import torch
 
     from ..core.provenance import LEDGER
+    from ..core.walk import parameters
     from ..driver import apply
     from ..errors import InitError, PolicyError
     from ..language.compiler import checked
@@ -712,7 +713,7 @@ def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
         count = _save(model, args.out)
     writers: Counter[str] = Counter(r.writer or "not written" for r in record.values())
     loaded = writers.pop("Pretrained", 0)
-    values = sum(p.numel() for p in model.parameters())
+    values = sum(p.numel() for p in parameters(model))
     parts = [f"{name} {n}" for name, n in sorted(writers.items(), key=lambda kv: (-kv[1], kv[0]))]
     seed = f" (seed {args.seed})" if args.seed is not None else ""
     _write(sys.stdout,

@@ -25,7 +25,7 @@ command line's job, finding problems in it is :mod:`initdsl.tools.lint`'s.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -38,12 +38,13 @@ from ..core.planner import Block, Call, Load, Planner, Write
 from ..core.protocol import has_own_init_weights, takes_init_cfg
 from ..core.provenance import Origin, Record
 from ..core.provenance import jsonable as _jsonable
+from ..core.walk import named_parameters, parameters, state_tensors
 from ..errors import (
     CheckpointNotFoundError,
     InitAssertionError,
     InitError,
 )
-from ..language.binding import scopes_of
+from ..language.binding import compile_for
 from ..language.compiler import Compiled
 
 __all__ = [
@@ -399,8 +400,8 @@ def explain(model: nn.Module, policy: Compiled | Mapping[str, Any] | Sequence[An
     rejects a module it matches, a prefix that matches no checkpoint key, a
     missing checkpoint) are collected in ``problems`` instead of raised.
     """
-    scopes, source_of = scopes_of(model, policy)
-    planner = _StaticPlanner(model, scopes, source_of)
+    compiled = compile_for(model, policy)
+    planner = _StaticPlanner(model, compiled.scopes, compiled.source_of)
     problems: list[Problem] = []
     try:
         block = planner.init_weights(model, "")
@@ -410,7 +411,7 @@ def explain(model: nn.Module, policy: Compiled | Mapping[str, Any] | Sequence[An
         steps = ()
     problems[:0] = planner.problems
 
-    params = list(model.named_parameters())
+    params = list(named_parameters(model))
     index = {id(p): name for name, p in params}
     writes: dict[int, list[Writer]] = {id(p): [] for _, p in params}
     loads: list[LoadPlan] = []
@@ -449,7 +450,16 @@ class _Flattener:
         self.unknown = unknown
 
     def steps(self, steps: Iterable[Any]) -> None:
-        for step in steps:
+        """Flatten ``steps`` in execution order; nested blocks with an explicit stack."""
+        stack: list[tuple[Iterator[Any], nn.Module | None]] = [(iter(steps), None)]
+        while stack:
+            pending, owner = stack[-1]
+            step = next(pending, None)
+            if step is None:
+                stack.pop()
+                if owner is not None and takes_init_cfg(owner):
+                    self.done.add(id(owner))
+                continue
             if isinstance(step, Write):
                 self.write(step)
             elif isinstance(step, Block):
@@ -458,9 +468,7 @@ class _Flattener:
                 if step.steps is None or id(step.module) in self.done:
                     continue
                 self.reached.add(step.path)
-                self.steps(step.steps)
-                if takes_init_cfg(step.module):
-                    self.done.add(id(step.module))
+                stack.append((iter(step.steps), step.module))
             elif isinstance(step, Load):
                 self.load(step)
             elif isinstance(step, Call):
@@ -485,7 +493,7 @@ class _Flattener:
         self.reached.add(step.path)
         writer = Writer(USER, step.record.writer or "user code", {}, step.record.origin,
                         step.path)
-        for p in step.module.parameters():
+        for p in parameters(step.module):
             self.add(p, writer)
         if step.chained and takes_init_cfg(step.module):
             self.done.add(id(step.module))
@@ -500,10 +508,10 @@ class _Flattener:
             # What it loads is unknown: every parameter below may be loaded.
             self.loads.append(LoadPlan(**base, known=False, problem=problem))
             writer = Writer(UNKNOWN, "Pretrained", dict(record.args), record.origin, step.path)
-            for p in step.module.parameters():
+            for p in parameters(step.module):
                 self.add(p, writer)
             return
-        expected = step.module.state_dict(keep_vars=True)
+        expected = state_tensors(step.module)
         loaded, mismatched, unexpected = [], [], []
         prefix = "" if initializer.prefix is None else initializer.prefix.rstrip(".") + "."
         for key, value in step.state_dict.items():

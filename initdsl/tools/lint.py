@@ -45,6 +45,7 @@ from torch import nn
 from ..core.matcher import class_names
 from ..core.protocol import has_own_init_weights
 from ..core.provenance import Origin
+from ..core.walk import named_modules
 from ..diagnostics import Diagnostic, Span
 from ..language.ast import LayerRule, Load, LoadRule, NameRule, Policy, Scope, Statement
 from ..language.binding import check_model
@@ -235,7 +236,7 @@ def missing_checkpoints(policy: Policy, filename: str) -> list[Diagnostic]:
 
 
 def _unmatched_layers(policy: Policy, model: nn.Module) -> list[Diagnostic]:
-    modules = dict(model.named_modules())
+    modules = dict(named_modules(model))
     names_below: dict[str, frozenset[str]] = {}
 
     def below(path: str) -> frozenset[str] | None:
@@ -340,7 +341,7 @@ def _unwritten(explanation: Explanation, file: str) -> list[Diagnostic]:
 def _blocked(explanation: Explanation, model: nn.Module, file: str) -> list[Diagnostic]:
     if any(problem.kind == "plan" for problem in explanation.problems):
         return []  # the plan stopped early: what it reaches says nothing
-    modules = dict(model.named_modules())
+    modules = dict(named_modules(model))
     reached = explanation.reached
     blocked: dict[str, list[str]] = defaultdict(list)
     for path, module in modules.items():

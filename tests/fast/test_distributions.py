@@ -114,7 +114,8 @@ def test_trunc_normal(mean, std, a, b):
 
 
 def test_trunc_normal_by_rejection_redraws_only_the_outliers():
-    from initdsl.fast.rng import Normal, TruncNormal, fill_block
+    from initdsl.core.distributions import Normal, TruncNormal
+    from initdsl.fast.rng import fill_block
 
     dist = TruncNormal(0, 1, -5, 5)
     assert dist.by_rejection and not TruncNormal(0, 1, -4, 4).by_rejection
@@ -196,7 +197,8 @@ def test_a_custom_initializer_runs_whole_tensor_from_a_keyed_generator(orthogona
 
 @pytest.mark.parametrize("numel", [1 << 20, (1 << 20) - 5, 3 * (1 << 16) + 17, 100, 17])
 def test_filling_a_block_in_cache_sized_pieces_draws_what_one_call_would(numel):
-    from initdsl.fast.rng import Normal, TruncNormal, Uniform, fill_block
+    from initdsl.core.distributions import Normal, TruncNormal, Uniform
+    from initdsl.fast.rng import fill_block
 
     for dist in (Normal(0.5, 2.0), Uniform(-1.0, 3.0), TruncNormal(0, 1, -1.5, 2),
                  TruncNormal(0, 1, -5, 5), TruncNormal(0.1, 0.02, -2, 2)):

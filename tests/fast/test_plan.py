@@ -10,7 +10,7 @@ from torch import nn
 
 import initdsl
 from initdsl import zoo
-from initdsl.fast.rng import Constant, Normal, TruncNormal, Uniform
+from initdsl.core.distributions import Constant, Normal, TruncNormal, Uniform
 from initdsl.fast.schedule import Copy, Draw, Opaque
 
 from .models import POLICY, Net, by_name, meta

@@ -41,7 +41,7 @@ EXPECTED = {
     "W201": ((1, 1), "did you mean `Conv2d`?"),
     "E202": ((1, 6), "`missing.pth` does not exist"),
     "W210": ((1, 1), "`Conv3d` matches no module in the model (Net)"),
-    "E171": ((2, 6), "no child module `scale`"),
+    "E171": ((2, 6), "`scale` is a parameter of Net, not a child module"),
     "W220": ((1, 1), "overwritten later, by Xavier at W220-pos.init:2:1"),
     "I230": ((1, 1), "13 of 21 parameters are written by no rule and keep the values the "
                      "model's constructor gave them: scale, bn.weight, bn.bias, rnn.weight_ih_l0"),
