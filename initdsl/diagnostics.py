@@ -55,15 +55,20 @@ class Diagnostic:
     def location(self) -> str:
         return str(self.span) if self.span is not None else "<policy>"
 
-    def render(self, source: str | None = None) -> str:
+    def render(self, source: str | None = None, *, lines: list[str] | None = None) -> str:
         """``path:line:col: CODE message``, then the source line with a caret under the span.
 
         Without ``source`` (or without a span) only the first line is produced.
+        ``lines`` is ``source.split("\\n")`` when the caller already has it
+        (rendering many diagnostics of one source splits it once). A line
+        longer than :data:`EXCERPT` characters is shown around the span only,
+        with ``...`` where it is cut.
         """
         head = f"{self.location}: {self.code} {self.message}"
-        if source is None or self.span is None:
+        if self.span is None or (source is None and lines is None):
             return head
-        lines = source.split("\n")
+        if lines is None:
+            lines = source.split("\n")  # type: ignore[union-attr]
         number = self.span.line
         if not 1 <= number <= len(lines):
             return head
@@ -73,10 +78,12 @@ class Diagnostic:
             stop = max(self.span.end_column - 1, start + 1)
         else:
             stop = max(len(text), start + 1)
+        stop = min(stop, len(text) + 1)
+        text, start, stop = _window(text, start, stop)
         # Keep tabs in the padding so the carets line up under tabbed source.
         pad = "".join("\t" if ch == "\t" else " " for ch in text[:start])
         gutter = " " * len(str(number))
-        carets = "^" * max(min(stop, len(text) + 1) - start, 1)
+        carets = "^" * max(stop - start, 1)
         return "\n".join([
             head,
             f"{gutter} |",
@@ -85,6 +92,28 @@ class Diagnostic:
         ])
 
 
+#: The longest source line shown whole under a diagnostic.
+EXCERPT = 160
+_ELLIPSIS = "..."
+
+
+def _window(text: str, start: int, stop: int) -> tuple[str, int, int]:
+    """The part of a long line around ``[start, stop)`` (and the span's offsets in it)."""
+    if len(text) <= EXCERPT:
+        return text, start, stop
+    stop = min(stop, start + EXCERPT // 2)  # a long span: its beginning
+    left = max(0, min(start - EXCERPT // 4, len(text) - EXCERPT))
+    right = min(len(text), left + EXCERPT)
+    shown = text[left:right]
+    if left:
+        shown = _ELLIPSIS + shown
+        start, stop = start - left + len(_ELLIPSIS), stop - left + len(_ELLIPSIS)
+    if right < len(text):
+        shown += _ELLIPSIS
+    return shown, start, stop
+
+
 def render_all(diagnostics: Iterable[Diagnostic], source: str | None = None) -> str:
     """Render ``diagnostics`` one after another, separated by blank lines."""
-    return "\n\n".join(d.render(source) for d in diagnostics)
+    lines = source.split("\n") if source is not None else None
+    return "\n\n".join(d.render(source, lines=lines) for d in diagnostics)

@@ -444,7 +444,11 @@ class Planner:
                 raise InitKeyError(f"init_cfg entry has no 'type': {entry!r}", where=where)
         for index, entry in enumerate(cfgs):
             position = index if indexed else None
-            if entry["type"] == "Pretrained" or entry["type"] is PretrainedInit:
+            kind = entry["type"]
+            # mmengine defers `type="Pretrained"` and its PretrainedInit class (ours or its own).
+            if kind == "Pretrained" or kind is PretrainedInit or (
+                    not isinstance(kind, str)
+                    and WEIGHT_INITIALIZERS.registered_name(kind) == "Pretrained"):
                 frame.deferred.append((position, entry))
             else:
                 frame.steps.extend(self._cfg(module, path, entry, path, position))

@@ -109,10 +109,33 @@ class Registry:
 
     def name_of(self, cls: type) -> str:
         """The name ``cls`` is registered under (its class name if it is not)."""
+        registered = self.registered_name(cls)
+        return cls.__name__ if registered is None else registered
+
+    def registered_name(self, kind: Any) -> str | None:
+        """The registered name a cfg ``type`` stands for, or ``None``.
+
+        ``kind`` is a name, a registered class, or one of mmengine's own
+        initializer classes (``mmengine.model.PretrainedInit``, as new-style
+        configs write ``type``), which stands for the initializer registered
+        under mmengine's name for it (``"Pretrained"``): the core runs it as
+        mmengine would, with its own checks and provenance.
+        """
+        if isinstance(kind, str):
+            return kind if kind in self._classes else None
         for key, value in self._classes.items():
-            if value is cls:
+            if value is kind:
                 return key
-        return cls.__name__
+        peer = _mmengine_name(kind)
+        return peer if peer in self._classes else None
+
+    def resolve(self, kind: Any) -> Any:
+        """What a cfg ``type`` builds: the registered class it names (:meth:`registered_name`),
+        else ``kind`` itself if it is callable; ``None`` if it is neither."""
+        name = self.registered_name(kind)
+        if name is not None:
+            return self._classes[name]
+        return kind if callable(kind) and not isinstance(kind, str) else None
 
     def lookup(self, name: Any) -> type:
         """The class registered as ``name``; ``InitKeyError`` with suggestions otherwise."""
@@ -134,15 +157,18 @@ class Registry:
     def build(self, cfg: Mapping[str, Any]) -> Any:
         """Instantiate ``cfg['type']`` with the remaining keys as keyword arguments.
 
-        ``type`` may be a registered name or a class (any callable). Unknown
-        or missing arguments raise :class:`InitTypeError` naming them and the
-        accepted ones.
+        ``type`` may be a registered name, a registered class, one of
+        mmengine's initializer classes (:meth:`registered_name`) or any other
+        callable. Unknown or missing arguments raise :class:`InitTypeError`
+        naming them and the accepted ones.
         """
         if "type" not in cfg:
             raise InitKeyError(f"cfg has no 'type' key: {dict(cfg)!r}")
         kwargs = dict(cfg)
         kind = kwargs.pop("type")
-        cls = kind if callable(kind) and not isinstance(kind, str) else self.lookup(kind)
+        cls = self.resolve(kind)
+        if cls is None:
+            cls = self.lookup(kind)  # raises, with suggestions
         _check_call(cls, kwargs, self.name_of(cls) if isinstance(cls, type) else repr(cls))
         return cls(**kwargs)
 
@@ -160,6 +186,21 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({self.name!r}, {list(self._classes)})"
+
+
+#: Where mmengine defines its initializer classes (``XavierInit`` is registered as ``Xavier``).
+_MMENGINE_INITIALIZERS = "mmengine.model.weight_init"
+
+
+def _mmengine_name(kind: Any) -> str | None:
+    """mmengine's registered name for one of its own initializer classes (else ``None``).
+
+    Read from the class itself, so mmengine need not be importable here.
+    """
+    if not isinstance(kind, type) or getattr(kind, "__module__", None) != _MMENGINE_INITIALIZERS:
+        return None
+    name = kind.__name__
+    return name[:-len("Init")] if name.endswith("Init") and name != "BaseInit" else None
 
 
 def _check_call(cls: Callable, kwargs: Mapping[str, Any], label: str) -> None:

@@ -50,13 +50,18 @@ __all__ = [
     "Statement",
     "Policy",
     "KEYWORDS",
+    "VALUE_WORDS",
     "RESERVED_WORDS",
     "is_bare_word",
     "value_of",
 ]
 
-#: Words the grammar treats as keywords wherever they may appear.
+#: Words the grammar treats as keywords where a keyword may come (Lark's lexer is
+#: contextual: elsewhere they are names, as in ``Linear -> name``).
 KEYWORDS = frozenset({"name", "load", "scope", "true", "false", "none"})
+
+#: The keywords that are values: where a value may come, they are not names.
+VALUE_WORDS = frozenset({"true", "false", "none"})
 
 #: Words kept free for future statements (a policy seed, parameter rules,
 #: bindings); a class called like one must be quoted.

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import re
+import warnings
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -196,6 +198,7 @@ class _Checker:
                  ) -> None:
         self.initializers = initializers
         self.source = source
+        self._lines: list[str] | None = None
         self.span = span
         self.diagnostics: list[Diagnostic] = []
         # cfgs that built without error. Policies repeat the same few calls on
@@ -247,7 +250,9 @@ class _Checker:
     def _quoted(self, span: Span | None) -> bool:
         if self.source is None or span is None:
             return True
-        line = self.source.split("\n")[span.line - 1]
+        if self._lines is None:
+            self._lines = self.source.split("\n")  # once: a policy may quote thousands
+        line = self._lines[span.line - 1]
         return line[span.column - 1:span.column] == '"'
 
     def name_rule(self, rule: NameRule, parent: LayerRule | LoadRule | None) -> None:
@@ -370,9 +375,25 @@ class _Checker:
         accepted = self.initializers.accepted(cls)
         for attempt in range(len(nodes) + 1):
             try:
-                self.initializers.registry.build(cfg)
-                if attempt == 0 and key is not None:
+                with warnings.catch_warnings():
+                    # bias_prob=1.0 warns as it computes an infinite bias: the
+                    # diagnostic below says so.
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    built = self.initializers.registry.build(cfg)
+            except Exception:  # noqa: BLE001 - a user initializer may raise anything
+                pass
+            else:
+                problem = _not_finite(built, cfg)
+                if problem is not None:
+                    argument, message = problem
+                    node = nodes.get(argument)
+                    self.report(value_code, message,
+                                getattr(getattr(node, "value", None), "span", None) or fallback)
+                elif attempt == 0 and key is not None:
                     self.valid.add(key)
+                return
+            try:
+                self.initializers.registry.build(cfg)
                 return
             except Exception as error:  # noqa: BLE001 - a user initializer may raise anything
                 message = error.message if isinstance(error, InitError) else (
@@ -422,6 +443,20 @@ class _Checker:
             nodes[option.name] = option
         cfg = {"type": PRETRAINED, "checkpoint": load.checkpoint.value, **values}
         self.validate(cls, cfg, nodes, load.span, "E132", "E132", "E132")
+
+
+def _not_finite(built: Any, cfg: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(argument, message)`` if ``built`` would write a number that is not finite.
+
+    The core writes what mmengine writes (``bias_prob=1.0`` is an infinite
+    bias there); a policy spells finite numbers only, and resolves to them.
+    """
+    bias = getattr(built, "bias", None)
+    if "bias_prob" in cfg and isinstance(bias, float) and not math.isfinite(bias):
+        return "bias_prob", (f"bias_prob={cfg['bias_prob']!r} gives the bias "
+                             f"-log((1 - p) / p) = {bias!r}; a policy writes finite numbers "
+                             "only (bias_prob must be in (0, 1))")
+    return None
 
 
 _RESERVED_HINT = {

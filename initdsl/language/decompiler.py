@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from ..core.registry import Registry
-from ..errors import InitTypeError, InitValueError
+from ..errors import InitError, InitKeyError, InitTypeError, InitValueError
 from .ast import (
+    VALUE_WORDS,
     Arg,
     Boolean,
     Call,
@@ -42,6 +44,7 @@ from .ast import (
     is_bare_word,
 )
 from .checker import PRETRAINED, Initializers, snake_case
+from .fast_reader import MAX_INTEGER_DIGITS
 from .formatter import generate
 
 __all__ = ["decompile", "to_policy"]
@@ -62,13 +65,29 @@ def to_policy(init_cfg: Any, *, registry: Registry | None = None) -> Policy:
     builder = _Decompiler(Initializers.of(registry))
     if init_cfg is None:
         return Policy()
-    if isinstance(init_cfg, list) or (isinstance(init_cfg, Mapping) and "type" in init_cfg):
+    if isinstance(init_cfg, list) or (isinstance(init_cfg, Mapping) and _is_cfg(init_cfg)):
         return Policy(builder.block(init_cfg))
     if not isinstance(init_cfg, Mapping):
         raise InitTypeError(
             f"init_cfg must be a dict, a list of dicts or a {{module path: init_cfg}} dict, got "
-            f"{type(init_cfg).__name__}: {init_cfg!r}")
+            f"{type(init_cfg).__name__}: {_short(init_cfg)}")
     return Policy(builder.scoped(init_cfg))
+
+
+def _is_cfg(mapping: Mapping[Any, Any]) -> bool:
+    """Whether a dict is one cfg (perhaps missing its ``type``) rather than the scoped form.
+
+    The scoped form maps module paths to ``init_cfg`` s (dicts, lists or
+    ``None``); a cfg has a ``type``, a key only cfgs have, or a value that is
+    no ``init_cfg`` (``{"checkpoint": "x.pth"}``).
+    """
+    if "type" in mapping or any(key in _CFG_KEYS for key in mapping):
+        return True
+    return any(value is not None and not isinstance(value, (Mapping, list))
+               for value in mapping.values())
+
+
+_CFG_KEYS = frozenset({"layer", "override", "checkpoint", "prefix", "map_location"})
 
 
 class _Decompiler:
@@ -78,17 +97,15 @@ class _Decompiler:
     def scoped(self, scopes: Mapping[str, Any]) -> list[Statement]:
         for path in scopes:
             if not isinstance(path, str):
-                raise InitTypeError(f"scope paths must be strings, got {path!r}")
+                raise InitTypeError(f"scope paths must be strings, got {_short(path)} "
+                                    f"({type(path).__name__})")
             if path and not all(path.split(".")):
                 raise InitValueError(f"invalid module path {path!r} in a scoped init_cfg")
         statements = self.block(scopes[""]) if "" in scopes else []
         for path, cfgs in scopes.items():
-            if not path:
-                continue
-            body = self.block(cfgs)
-            implied = not body and any(other.startswith(path + ".") for other in scopes)
-            if not implied:
-                statements.append(Scope(tuple(path.split(".")), body))
+            if path:
+                # Even an empty scope says something: it replaces the module's own init_cfg.
+                statements.append(Scope(tuple(path.split(".")), self.block(cfgs)))
         return statements
 
     def block(self, init_cfg: Any) -> list[Statement]:
@@ -106,11 +123,13 @@ class _Decompiler:
 
     def cfg(self, cfg: Any, chainable: bool) -> tuple[list[Statement], bool]:
         if not isinstance(cfg, Mapping):
-            raise InitTypeError(f"each init_cfg entry must be a dict, got {cfg!r}")
+            raise InitTypeError(f"each init_cfg entry must be a dict, got {_short(cfg)}")
+        _check_keys(cfg)
         if "type" not in cfg:
-            raise InitValueError(f"init_cfg entry has no 'type': {dict(cfg)!r}")
+            raise InitKeyError(f"init_cfg entry has no 'type': {_short(dict(cfg))}")
         kind = self.type_name(cfg["type"])
         rest = {k: v for k, v in cfg.items() if k not in ("type", "override")}
+        self.validate(kind, rest)
         entries = self.overrides(cfg.get("override"))
         if kind == PRETRAINED:
             head: Statement = LoadRule(self.load(rest))
@@ -125,16 +144,24 @@ class _Decompiler:
         return [head, *entries], True
 
     def type_name(self, kind: Any) -> str:
+        registry = self.initializers.registry
+        name = registry.registered_name(kind)
+        if name is not None:
+            return name
         if isinstance(kind, str):
-            if self.initializers.registry.get(kind) is None:
-                raise InitValueError(f"type {kind!r} is not registered in "
-                                     f"{self.initializers.registry.name}")
-            return kind
-        for name, cls in self.initializers.registry.items():
-            if cls is kind:
-                return name
-        raise InitValueError(f"type {kind!r} is not a registered initializer class; a policy "
-                             "can only name registered initializers")
+            registry.lookup(kind)  # raises InitKeyError, with a suggestion
+        raise InitValueError(f"type {_short(kind)} is not a registered initializer class; a "
+                             "policy can only name registered initializers")
+
+    def validate(self, kind: str, args: Mapping[str, Any]) -> None:
+        """Build the cfg as a run would: what mmengine rejects does not become a policy."""
+        try:
+            self.initializers.registry.build({"type": kind, **args})
+        except InitError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a user initializer may raise anything
+            raise InitValueError(f"{kind} rejects its arguments: {type(error).__name__}: "
+                                 f"{error}") from None
 
     @staticmethod
     def layers(layer: Any) -> list[str]:
@@ -147,7 +174,7 @@ class _Decompiler:
 
     def call(self, kind: str, args: Mapping[str, Any]) -> Call:
         word = snake_case(kind)
-        if self.initializers.name_of(word) != kind or not is_bare_word(word):
+        if self.initializers.name_of(word) != kind or not _ARGUMENT.match(word):
             raise InitValueError(f"initializer {kind!r} has no policy spelling: its snake_case "
                                  f"name {word!r} is ambiguous or not a plain word")
         cls = self.initializers.registry.get(kind)
@@ -181,11 +208,13 @@ class _Decompiler:
             return []
         entries = [override] if isinstance(override, Mapping) else override
         if not isinstance(entries, list):
-            raise InitTypeError(f"override must be a dict or a list of dicts, got {override!r}")
+            raise InitTypeError(f"override must be a dict or a list of dicts, got "
+                                f"{_short(override)}")
         rules = []
         for entry in entries:
             if not isinstance(entry, Mapping):
-                raise InitTypeError(f"override entries must be dicts, got {entry!r}")
+                raise InitTypeError(f"override entries must be dicts, got {_short(entry)}")
+            _check_keys(entry)
             name = entry.get("name")
             if not isinstance(name, str):
                 raise InitValueError(f"override entry needs a 'name' string, got {entry!r}")
@@ -199,7 +228,11 @@ class _Decompiler:
             if "override" in rest:
                 raise InitValueError(f"override entry {name!r} cannot have its own override")
             kind = self.type_name(rest.pop("type"))
+            self.validate(kind, rest)
             target = self.load(rest) if kind == PRETRAINED else self.call(kind, rest)
+            if isinstance(target, Call) and target.name == "load":
+                raise InitValueError(f"override entry {name!r}: an initializer spelled `load` "
+                                     "cannot be named after a name rule's `->`")
             rules.append(NameRule(name, target))
         return rules
 
@@ -210,6 +243,9 @@ class _Decompiler:
         if isinstance(value, bool):
             return Boolean(value)
         if isinstance(value, int):
+            if value.bit_length() > _MAX_INTEGER_BITS:
+                raise InitValueError(f"{key}: an integer of more than {MAX_INTEGER_DIGITS:,} "
+                                     "digits cannot be written in a policy")
             return Integer(int(value))
         if isinstance(value, float):
             if not math.isfinite(value):
@@ -217,5 +253,28 @@ class _Decompiler:
             return Float(float(value))
         if isinstance(value, str):
             return Identifier(value) if is_bare_word(value) else String(value)
-        raise InitValueError(f"{key}={value!r}: a policy can write numbers, strings, booleans "
-                             f"and none, not {type(value).__name__}")
+        raise InitValueError(f"{key}={_short(value)}: a policy can write numbers, strings, "
+                             f"booleans and none, not {type(value).__name__}")
+
+
+#: Integers of at most MAX_INTEGER_DIGITS digits (the bit length of 10**4300 - 1).
+_MAX_INTEGER_BITS = int(MAX_INTEGER_DIGITS * 3.3219280948873626)
+
+
+def _check_keys(cfg: Mapping[Any, Any]) -> None:
+    """A cfg's keys are argument names a policy can write."""
+    for key in cfg:
+        if not isinstance(key, str):
+            raise InitTypeError(f"init_cfg keys are argument names (strings), got "
+                                f"{_short(key)} ({type(key).__name__})")
+        if key in VALUE_WORDS or not _ARGUMENT.match(key):
+            raise InitValueError(f"init_cfg key {key!r} cannot be written in a policy: an "
+                                 "argument name is an identifier other than true, false, none")
+
+
+_ARGUMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"

@@ -20,6 +20,16 @@ a class called ``true``, ``x -> n(mode=true)`` passes a boolean.
 Statements never span lines (a ``scope`` body holds whole statements), and a
 comment runs to the end of its line, so a new line or a comment can only come
 between statements: :meth:`_Reader.body` is the one place that handles them.
+
+With a :class:`Recovery`, the reader reads text *with* errors in one pass:
+each statement it does not accept is handed, alone, to the recovery (which
+asks Lark: Lark decides what the statement is or says what is wrong with it),
+and reading resumes at the next statement boundary. So reporting every
+error of a file costs one pass over it plus a parse of each broken
+statement, whatever their number. The reader itself reports what only the
+block structure shows: a ``}`` with no scope open, a scope not closed at the
+end of the file, scopes nested deeper than :data:`MAX_SCOPE_DEPTH`, and text
+right after a scope's ``}``.
 """
 
 from __future__ import annotations
@@ -27,7 +37,9 @@ from __future__ import annotations
 import json
 import re
 
-from ..diagnostics import Span
+import attrs
+
+from ..diagnostics import Diagnostic, Span
 from .ast import (
     Arg,
     Boolean,
@@ -49,11 +61,96 @@ from .ast import (
     Value,
 )
 
-__all__ = ["Reject", "read"]
+__all__ = ["Reject", "Recovery", "Region", "read", "MAX_SCOPE_DEPTH", "number",
+           "NumberOutOfRange"]
+
+#: How deep scopes may nest (``E003`` beyond): real policies nest a few levels,
+#: and every stage that walks the tree may recurse once per level.
+MAX_SCOPE_DEPTH = 100
+
+#: The longest integer literal read (Python's own limit on converting digits).
+MAX_INTEGER_DIGITS = 4300
 
 
 class Reject(Exception):
     """The text is not one this reader accepts; Lark's parser decides and explains."""
+
+
+class NumberOutOfRange(ValueError):
+    """A number literal initdsl cannot represent; ``str()`` says why (``E002``)."""
+
+
+def number(token: str, negative: bool) -> int | float:
+    """The value of an INT or FLOAT token (negated if ``negative``).
+
+    Raises :class:`NumberOutOfRange` for an integer of more than
+    :data:`MAX_INTEGER_DIGITS` digits, and for a float that overflows to
+    infinity or a non-zero one that underflows to zero.
+    """
+    if token.isdigit():
+        if len(token) > MAX_INTEGER_DIGITS:
+            raise NumberOutOfRange(
+                f"an integer of {len(token):,} digits is out of range (at most "
+                f"{MAX_INTEGER_DIGITS:,} digits; torch itself takes integers below 2**64)")
+        value: int | float = int(token)
+    else:
+        value = float(token)
+        if value == float("inf"):
+            raise NumberOutOfRange(
+                f"{token} is out of range: it is larger than the largest float "
+                "(about 1.8e308); numbers must be finite")
+        mantissa = token.lower().partition("e")[0]
+        if value == 0.0 and mantissa.strip("0.") != "":
+            raise NumberOutOfRange(
+                f"{token} is out of range: it is smaller than the smallest float "
+                "(about 5e-324) and would be read as 0")
+    return -value if negative else value
+
+
+@attrs.frozen
+class Region:
+    """A statement the reader did not accept: ``text[start:stop]``, on one line.
+
+    ``terminator`` is what ends it: ``"\\n"``, ``";"``, ``"}"`` (the end of the
+    scope it is in), ``"{"`` (it is a scope header), ``"#"`` (a comment
+    follows) or ``""`` (the end of the text). ``line`` and ``column`` are the
+    position of ``start``; ``depth`` is how many scopes are open around it.
+    """
+
+    text: str
+    start: int
+    stop: int
+    terminator: str
+    line: int
+    column: int
+    depth: int
+
+    @property
+    def source(self) -> str:
+        return self.text[self.start:self.stop]
+
+
+class Recovery:
+    """What the reader asks about a statement it does not accept, and where findings go.
+
+    :mod:`initdsl.language.parser` implements it with Lark; this base class
+    rejects everything.
+    """
+
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+
+    def statement(self, region: Region) -> Statement | None:
+        """The statement Lark reads in ``region``, or ``None`` after reporting why not."""
+        return None
+
+    def scope_header(self, region: Region) -> Scope | None:
+        """The scope ``region`` opens (without its body), or ``None`` after reporting why not."""
+        return None
+
+    def at_end_of_scope(self, tail: str) -> str:
+        """What a scope whose body ends with ``tail`` expects at the end of the text."""
+        return "expected `}`"
 
 
 # The grammar's terminals, spelled as in grammar/initdsl.lark.
@@ -85,12 +182,24 @@ _ARG = re.compile(rf"(?:({_NAME}){_BLANKS}={_BLANKS})?{_VALUE_GROUPS}{_BLANKS}(,
 _VALUE_WORDS = frozenset({"true", "false", "none"})
 
 
-def read(text: str, file: str) -> tuple[list[Statement], list[Comment]]:
-    """The statements and the comments of ``text``, or :class:`Reject`."""
-    reader = _Reader(text, file)
+def read(text: str, file: str, recovery: Recovery | None = None
+         ) -> tuple[list[Statement], list[Comment]]:
+    """The statements and the comments of ``text``.
+
+    Without ``recovery``, text with anything this reader does not accept
+    raises :class:`Reject`. With it, the statements it does not accept are
+    left out (or replaced by what ``recovery`` reads in them), every finding
+    goes to ``recovery.diagnostics``, and nothing is raised.
+    """
+    reader = _Reader(text, file, recovery)
     statements = reader.body()
-    if reader.at != len(text):
-        raise Reject  # a `}` with no scope open
+    while reader.at != len(text):  # a `}` with no scope open
+        if recovery is None:
+            raise Reject
+        reader.report("E001", "unmatched `}`: no scope is open here",
+                      reader.span(reader.at, reader.at + 1))
+        reader.at = reader.skip(reader.at + 1)
+        statements.extend(reader.body())
     return statements, reader.comments
 
 
@@ -100,13 +209,29 @@ class _Reader:
     Every method leaves ``at`` after the blanks that follow what it read.
     """
 
-    def __init__(self, text: str, file: str) -> None:
+    def __init__(self, text: str, file: str, recovery: Recovery | None = None) -> None:
         self.text = text
         self.file = file
+        self.recovery = recovery
         self.at = 0
         self.line = 1
         self.base = -1  # offset of the current line's first character, minus one
+        self.depth = 0  # scopes open around the statement being read
+        self.last_item = 0  # where the last statement or separator of the body started
+        self.unclosed_reported = False
         self.comments: list[Comment] = []
+
+    def report(self, code: str, message: str, span: Span) -> None:
+        assert self.recovery is not None
+        self.recovery.diagnostics.append(Diagnostic(code, message, span))
+
+    def advance(self, offset: int) -> None:
+        """Move to ``offset``, counting the new lines passed."""
+        newline = self.text.rfind("\n", self.at, offset)
+        if newline >= 0:
+            self.line += self.text.count("\n", self.at, offset)
+            self.base = newline
+        self.at = offset
 
     def span(self, start: int, end: int) -> Span:
         """The span of ``text[start:end]``, which lies on the current line."""
@@ -134,14 +259,18 @@ class _Reader:
         text = self.text
         statements: list[Statement] = []
         separated = True  # a statement may start here
+        start = 0  # where the last statement started
+        braced = False  # whether it ended with a `}`
         while True:
             char = text[self.at:self.at + 1]
             if char == "\n":
+                self.last_item = self.at
                 self.at += 1
                 self.line += 1
                 self.base = self.at - 1
                 separated = True
             elif char == ";":
+                self.last_item = self.at
                 self.at = self.skip(self.at + 1)
                 separated = True
             elif char == "#":
@@ -154,10 +283,69 @@ class _Reader:
             elif char == "}" or not char:
                 return statements
             elif separated:
-                statements.append(self.statement())
+                start = self.last_item = self.at
+                if self.recovery is None:
+                    statements.append(self.statement())
+                else:
+                    braced = self.recovering_statement(statements)
                 separated = False
-            else:
+            elif self.recovery is None:
                 raise Reject
+            elif braced:
+                # Text right after a scope's `}` on the same line.
+                self.unseparated()
+            else:
+                # The statement went on where it should have ended (`A -> b c`):
+                # read all of it again, as one broken statement.
+                if statements and statements[-1].span is not None \
+                        and (statements[-1].span.line, statements[-1].span.column) \
+                        == (self.line, start - self.base):
+                    statements.pop()
+                self.at = start
+                self.recovering_statement(statements, broken=True)
+
+    def recovering_statement(self, statements: list[Statement], broken: bool = False) -> bool:
+        """Read one statement; if this reader rejects it, ask the recovery about it.
+
+        Returns whether the statement was a braced block (it ended with ``}``).
+        """
+        start, line, base, comments = self.at, self.line, self.base, len(self.comments)
+        if not broken:
+            try:
+                statement = self.statement()
+            except Reject:
+                pass
+            else:
+                if statement is not None:
+                    statements.append(statement)
+                return statement is None or isinstance(statement, Scope)
+        self.at, self.line, self.base = start, line, base
+        del self.comments[comments:]
+        stop, terminator = _boundary(self.text, start)
+        region = Region(self.text, start, stop, terminator, line, start - base, self.depth)
+        if terminator == "{":
+            self.at = stop
+            scope = self.recovery.scope_header(region)
+            body = self.scope_body(start, line, base)
+            if scope is not None and body is not None:
+                statements.append(attrs.evolve(scope, statements=body[0], span=body[1]))
+            elif body is not None:
+                statements.extend(body[0])  # a broken header: keep its body
+            return True
+        statement = self.recovery.statement(region)
+        if statement is not None:
+            statements.append(statement)
+        self.at = stop
+        return False
+
+    def unseparated(self) -> None:
+        """Report text that follows a scope's ``}`` without a new line or ``;``, and skip it."""
+        found = _TOKEN.match(self.text, self.at)
+        token = found.group() if found else self.text[self.at]
+        self.report("E001", f"expected the end of the statement, found `{token}`",
+                    self.span(self.at, self.at + max(len(token), 1)))
+        stop, _ = _boundary(self.text, self.at)
+        self.at = stop
 
     def statement(self) -> Statement:
         word = _WORD.match(self.text, self.at)
@@ -214,7 +402,7 @@ class _Reader:
         word = found.group(group)  # type: ignore[arg-type]
         return (_decode(word) if group == 2 else word), self.span(*found.span(group))
 
-    def scope(self, keyword: re.Match[str]) -> Scope:
+    def scope(self, keyword: re.Match[str]) -> Scope | None:
         start, line, base = self.at, self.line, self.base
         self.at = keyword.end()
         segment, first = self.child()
@@ -226,14 +414,55 @@ class _Reader:
         path_span = Span(self.file, self.line, first.column, self.line, last.end_column)
         if not self.text.startswith("{", self.at):
             raise Reject
+        body = self.scope_body(start, line, base)
+        if body is None:
+            return None
+        return Scope(segments, body[0], span=body[1], path_span=path_span)
+
+    def scope_body(self, start: int, line: int, base: int
+                   ) -> tuple[list[Statement], Span] | None:
+        """From the ``{`` at ``at``: the statements up to the matching ``}``, and the span of
+        the whole scope from ``start`` (``None``: too deep, skipped)."""
+        opened = self.at
+        if self.depth >= MAX_SCOPE_DEPTH:
+            if self.recovery is None:
+                raise Reject
+            self.report("E003", f"scopes nest at most {MAX_SCOPE_DEPTH} deep, and this one "
+                        f"would be number {self.depth + 1}; name a deep module with one "
+                        "dotted path (`scope a.b.c { ... }`) instead of nesting",
+                        self.span(opened, opened + 1))
+            self.advance(_matching_brace(self.text, opened))
+            if self.text.startswith("}", self.at):
+                self.at = self.skip(self.at + 1)
+            return None
         self.at += 1
-        statements = self.body()
+        self.last_item = self.at
+        self.depth += 1
+        try:
+            statements = self.body()
+        finally:
+            self.depth -= 1
         if not self.text.startswith("}", self.at):
-            raise Reject  # the end of the text, with the scope still open
+            # The end of the text, with the scope still open.
+            if self.recovery is None:
+                raise Reject
+            if not self.unclosed_reported:
+                self.unclosed_reported = True
+                around = self.depth
+                also = (f"; so {'is' if around == 1 else 'are'} the {around} scope"
+                        f"{'' if around == 1 else 's'} around it" if around else "")
+                end = len(self.text)
+                column = end - self.text.rfind("\n", 0, end)
+                expected = self.recovery.at_end_of_scope(self.text[self.last_item:])
+                self.report("E001", f"{expected}, found end of file (the scope opened on "
+                            f"line {line} is not closed{also})",
+                            Span(self.file, self.line, column, self.line, column + 1))
+            span = Span(self.file, line, start - base, self.line, self.at - self.base)
+            return statements, span
         self.at += 1
         span = Span(self.file, line, start - base, self.line, self.at - self.base)
         self.at = self.skip(self.at)
-        return Scope(segments, statements, span=span, path_span=path_span)
+        return statements, span
 
     # -- calls, loads, values ------------------------------------------------------------
 
@@ -295,11 +524,11 @@ def _value(minus: str | None, real: str | None, integer: str | None, string: str
     """The value node for the groups of a value match: sign, FLOAT, INT, STRING, NAME."""
     try:
         if integer is not None:
-            return Integer(-int(integer) if minus else int(integer), span)
+            return Integer(number(integer, minus is not None), span)  # type: ignore[arg-type]
         if real is not None:
-            return Float(-float(real) if minus else float(real), span)
-    except ValueError:
-        raise Reject from None  # an integer past int()'s digit limit: Lark reports it
+            return Float(number(real, minus is not None), span)  # type: ignore[arg-type]
+    except NumberOutOfRange:
+        raise Reject from None  # the recovery reports it (E002)
     if minus is not None:
         raise Reject  # `-` only negates a number
     if string is not None:
@@ -309,6 +538,49 @@ def _value(minus: str | None, real: str | None, integer: str | None, string: str
     if name == "none":
         return Null(span)
     return Identifier(name, span)  # type: ignore[arg-type]
+
+
+# One token, as a message quotes what was found: a word, a number, a string or a character.
+_TOKEN = re.compile(rf"{_NAME}|{_FLOAT}|{_INT}|{_STRING}|->|\S")
+
+
+def _boundary(text: str, start: int) -> tuple[int, str]:
+    """``(offset, terminator)`` of the end of the statement starting at ``start``: the next
+    new line, ``;``, ``{``, ``}`` or ``#`` outside a string (``""`` at the end of the text)."""
+    at, end = start, len(text)
+    while at < end:
+        char = text[at]
+        if char == '"':
+            at += 1
+            while at < end and text[at] not in '"\n':
+                at += 2 if text[at] == "\\" else 1
+            if at < end and text[at] == '"':
+                at += 1
+            continue
+        if char in "\n;{}#":
+            return at, char
+        at += 1
+    return end, ""
+
+
+def _matching_brace(text: str, opened: int) -> int:
+    """The offset of the ``}`` that closes the ``{`` at ``opened`` (the end if none)."""
+    depth, at = 0, opened
+    while True:
+        stop, char = _boundary(text, at)
+        if not char:
+            return stop
+        if char == "#":
+            newline = text.find("\n", stop)
+            at = len(text) if newline < 0 else newline
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return stop
+        at = stop + 1
 
 
 def _decode(literal: str) -> str:

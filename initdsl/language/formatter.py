@@ -23,8 +23,9 @@ import json
 import math
 import re
 
+from ..errors import InitTypeError, InitValueError
 from .ast import (
-    KEYWORDS,
+    VALUE_WORDS,
     Arg,
     Boolean,
     Call,
@@ -45,6 +46,7 @@ from .ast import (
     String,
     is_bare_word,
 )
+from .fast_reader import MAX_INTEGER_DIGITS
 from .parser import parse
 
 __all__ = ["format", "generate"]
@@ -52,16 +54,23 @@ __all__ = ["format", "generate"]
 INDENT = "    "
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_LOAD = frozenset({"load"})
 
 
 def format(source: str | Policy, filename: str | None = None) -> str:  # noqa: A001
     """The canonical text of a policy (given as text or as a parsed :class:`~initdsl.Policy`).
 
-    Raises :class:`~initdsl.PolicyError` if ``source`` is text with syntax
-    errors.
+    Text keeps its line endings (``\\r\\n`` if its first line ends so) and a
+    leading byte-order mark. Raises :class:`~initdsl.PolicyError` if
+    ``source`` is text with syntax errors.
     """
-    policy = parse(source, filename) if isinstance(source, str) else source
-    return generate(policy)
+    if not isinstance(source, str):
+        return generate(source)
+    text = generate(parse(source, filename))
+    first = source.find("\n")
+    if first > 0 and source[first - 1] == "\r":
+        text = text.replace("\n", "\r\n")
+    return "\ufeff" + text if source.startswith("\ufeff") else text
 
 
 def generate(node: object) -> str:
@@ -73,7 +82,7 @@ def generate(node: object) -> str:
         return "\n".join(_statement(node, 0))
     generator = _INLINE.get(type(node))
     if generator is None:
-        raise TypeError(f"not a policy syntax node: {node!r}")
+        raise InitTypeError(f"not a policy syntax node: {node!r}")
     return generator(node)
 
 
@@ -81,27 +90,43 @@ def generate(node: object) -> str:
 
 
 def _quoted(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    # JSON's escapes, with every character written as itself except those no
+    # UTF-8 file can hold (lone surrogates, from a "\\ud800" escape).
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _word(text: str, *, digits: bool = False) -> str:
     return text if is_bare_word(text, digits=digits) else _quoted(text)
 
 
-def _identifier(text: str, what: str) -> str:
-    if not _IDENTIFIER.match(text) or text in KEYWORDS:
-        raise ValueError(f"{what} {text!r} cannot be written in a policy: it must be an "
-                         "identifier and not a keyword")
+def _identifier(text: str, what: str, keywords: frozenset[str] = frozenset()) -> str:
+    """``text`` as a bare name; ``keywords`` are the words that would read as keywords here.
+
+    Lark's lexer is contextual: a keyword is a keyword only where the grammar
+    accepts it, so ``Linear -> name`` calls an initializer called ``name``.
+    """
+    if not _IDENTIFIER.match(text) or text in keywords:
+        raise InitValueError(f"{what} {text!r} cannot be written in a policy: it must be an "
+                             "identifier" + (f" other than {', '.join(sorted(keywords))}"
+                                             if keywords else ""))
     return text
 
 
 def _integer(node: Integer) -> str:
-    return str(node.value)
+    try:
+        return str(node.value)
+    except ValueError:  # more digits than Python converts (E002 where it is read)
+        raise InitValueError(f"an integer of more than {MAX_INTEGER_DIGITS:,} digits cannot be "
+                             "written in a policy") from None
 
 
 def _float(node: Float) -> str:
     if not math.isfinite(node.value):
-        raise ValueError(f"{node.value!r} cannot be written in a policy (only finite numbers)")
+        raise InitValueError(f"{node.value!r} cannot be written in a policy (only finite "
+                             "numbers)")
     return repr(float(node.value))
 
 
@@ -110,7 +135,8 @@ def _string(node: String) -> str:
 
 
 def _identifier_value(node: Identifier) -> str:
-    if _IDENTIFIER.match(node.name) and node.name not in KEYWORDS:
+    # A value word is read as true/false/none there; any other identifier is itself.
+    if _IDENTIFIER.match(node.name) and node.name not in VALUE_WORDS:
         return node.name
     return _quoted(node.name)
 
@@ -127,11 +153,11 @@ def _arg(node: Arg) -> str:
     value = generate(node.value)
     if node.name is None:
         return value
-    return f"{_identifier(node.name, 'argument name')}={value}"
+    return f"{_identifier(node.name, 'argument name', VALUE_WORDS)}={value}"
 
 
-def _call(node: Call) -> str:
-    name = _identifier(node.name, "initializer name")
+def _call(node: Call, keywords: frozenset[str] = frozenset()) -> str:
+    name = _identifier(node.name, "initializer name", keywords)
     if not node.args:
         return name
     return f"{name}({', '.join(_arg(arg) for arg in node.args)})"
@@ -182,12 +208,15 @@ def _head(node: Statement) -> str:
         return f"{layers} -> {_call(node.init)}"
     if isinstance(node, NameRule):
         text = f"name {_word(node.name, digits=True)}"
-        if node.target is not None:
-            text += f" -> {generate(node.target)}"
+        if isinstance(node.target, Call):
+            # `load` after a name rule's `->` starts a load.
+            text += f" -> {_call(node.target, _LOAD)}"
+        elif node.target is not None:
+            text += f" -> {_load(node.target)}"
         return text
     if isinstance(node, LoadRule):
         return _load(node.load)
-    raise TypeError(f"not a statement: {node!r}")
+    raise InitTypeError(f"not a statement: {node!r}")
 
 
 def _statement(node: Statement, depth: int) -> list[str]:

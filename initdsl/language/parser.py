@@ -1,10 +1,17 @@
 """Text → syntax tree: the Lark parser for ``grammar/initdsl.lark`` and the tree builder.
 
-The grammar file is the language reference; this module only turns Lark's
-parse tree into :mod:`initdsl.language.ast` nodes, attaches comments to the nodes
+The grammar file is the language reference; this module turns Lark's parse
+tree into :mod:`initdsl.language.ast` nodes, attaches comments to the nodes
 they belong to, and turns parse failures into diagnostics a user can act on.
-After a syntax error the parser blanks out the broken statement and parses
-again, so one run reports every syntax error in the file.
+
+Text is read by :mod:`initdsl.language.fast_reader`. When it holds
+something the fast reader does not accept, it is read again, in one pass,
+with each rejected statement handed to Lark alone (:class:`_LarkRecovery`):
+Lark decides whether the statement is valid and, if not, says what is
+wrong with it; reading resumes at the next statement. So every syntax error
+of a file is reported, with Lark's words, in time linear in its length.
+:func:`parse_with_lark` is the reference the fast reader is tested against:
+Lark on the whole text.
 """
 
 from __future__ import annotations
@@ -54,9 +61,6 @@ __all__ = ["parse", "parse_recovering", "load", "read_policy_file", "decode_poli
 
 #: The file name spans carry for policies given as text.
 STRING_FILENAME = "<string>"
-
-#: Stop reporting after this many syntax errors in one file.
-MAX_SYNTAX_ERRORS = 50
 
 _COMMENTS: ContextVar[list[Token]] = ContextVar("initdsl_comments")
 
@@ -151,45 +155,137 @@ def parse_recovering(text: str, filename: str | None = None
                      ) -> tuple[Policy, list[Diagnostic]]:
     """Parse what can be parsed: the tree of the valid statements, and the syntax errors.
 
-    Each broken statement is reported (code ``E001``) and left out of the
-    tree; parsing resumes at the next statement boundary.
+    Each broken statement is reported (``E001``; ``E002`` for a number out of
+    range, ``E003`` for scopes nested too deep) and left out of the tree;
+    parsing resumes at the next statement boundary. Every error is reported,
+    in time linear in the length of the text.
     """
     file = filename if filename is not None else STRING_FILENAME
+    if text.startswith("\ufeff"):
+        # A byte-order mark is no part of the policy (editors write it, and
+        # do not count it as a column).
+        text = text[1:]
     with no_gc():
         try:
             statements, comments = fast_reader.read(text, file)
+            diagnostics: list[Diagnostic] = []
         except fast_reader.Reject:
-            return _parse_with_lark(text, file)
+            recovery = _LarkRecovery(file)
+            statements, comments = fast_reader.read(text, file, recovery)
+            diagnostics = sorted(recovery.diagnostics, key=_order)
         policy = Policy(statements, span=_whole(text, file), source=text)
-        return _attach_comments(policy, comments, text), []
+        return _attach_comments(policy, comments, text), diagnostics
 
 
-def _parse_with_lark(text: str, file: str) -> tuple[Policy, list[Diagnostic]]:
-    """The reference parse: every syntax error, each broken statement left out."""
-    diagnostics: list[Diagnostic] = []
-    work = text
-    tree: Tree | None = None
+def parse_with_lark(text: str, filename: str | None = None
+                    ) -> tuple[Policy | None, Diagnostic | None]:
+    """The reference parse: Lark's parser on the whole text, without recovery.
+
+    Returns the tree (comments attached) or the first syntax error. This is
+    what the fast reader is tested against; :func:`parse` uses it only
+    statement by statement, for the statements the fast reader rejects.
+    """
+    file = filename if filename is not None else STRING_FILENAME
     comments: list[Token] = []
-    for _ in range(MAX_SYNTAX_ERRORS):
-        comments = []
+    token = _COMMENTS.set(comments)
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as error:
+        return None, _syntax_diagnostic(error, text, file)
+    finally:
+        _COMMENTS.reset(token)
+    builder = _Builder(file)
+    try:
+        statements = [builder.statement(child) for child in _statements(tree)]
+    except fast_reader.NumberOutOfRange as error:
+        return None, builder.out_of_range(error)
+    policy = Policy(statements, span=_whole(text, file), source=text)
+    return _attach_comments(policy, [builder.comment(c) for c in comments], text), None
+
+
+def _order(diagnostic: Diagnostic) -> tuple[int, int]:
+    span = diagnostic.span
+    return (span.line, span.column) if span is not None else (0, 0)
+
+
+class _LarkRecovery(fast_reader.Recovery):
+    """Lark decides each statement the fast reader rejects, parsing it alone.
+
+    The statement is given to Lark as the only statement of a text, followed
+    by what ended it, so that Lark reports exactly what it would in the
+    whole file: after a scope's ``}`` is legal only inside a scope, so a
+    statement that ends at ``}`` is wrapped in one. Positions are moved back
+    to where the statement is in the file.
+    """
+
+    _WRAPPER = "scope _ {\n"
+
+    def __init__(self, file: str) -> None:
+        super().__init__()
+        self.file = file
+
+    def statement(self, region: fast_reader.Region) -> Statement | None:
+        after = region.terminator
+        if after == "#":
+            # The comment, then what ends its line: as Lark sees the statement end.
+            newline = region.text.find("\n", region.stop)
+            after = region.text[region.stop:] if newline < 0 else \
+                region.text[region.stop:newline + 1]
+        return self._parse(region, after)
+
+    def scope_header(self, region: fast_reader.Region) -> Scope | None:
+        scope = self._parse(region, "{}")
+        if scope is not None and not isinstance(scope, Scope):
+            return None  # unreachable: only a scope header is valid before `{}`
+        return scope
+
+    def at_end_of_scope(self, tail: str) -> str:
+        # Lark's words for the state the scope's body is in at the end of the text.
+        text = self._WRAPPER.rstrip("\n") + tail
+        try:
+            _parser().parse(text)
+        except UnexpectedToken as error:
+            if error.token.type == "$END":
+                return _syntax_message(error, text)
+        except UnexpectedInput:
+            pass
+        return super().at_end_of_scope(tail)
+
+    def _parse(self, region: fast_reader.Region, after: str) -> Statement | None:
+        wrapped = after == "}"
+        text = (self._WRAPPER if wrapped else "") + region.source + after
+        line_offset = region.line - (2 if wrapped else 1)
+        column_offset = region.column - 1
+        comments: list[Token] = []
         token = _COMMENTS.set(comments)
         try:
-            tree = _parser().parse(work)
-            break
+            tree = _parser().parse(text)
         except UnexpectedInput as error:
-            diagnostics.append(_syntax_diagnostic(error, work, file))
-            blanked = _blank_broken_statement(work, error)
-            if blanked == work:
-                break
-            work = blanked
+            diagnostic = _syntax_diagnostic(error, text, self.file)
+            self.diagnostics.append(_moved(diagnostic, line_offset, column_offset,
+                                           1 + (1 if wrapped else 0)))
+            return None
         finally:
             _COMMENTS.reset(token)
-    if tree is None:
-        return Policy(source=text, span=_whole(text, file)), diagnostics
-    builder = _Builder(file)
-    statements = [builder.statement(child) for child in _statements(tree)]
-    policy = Policy(statements, span=_whole(text, file), source=text)
-    return _attach_comments(policy, [builder.comment(c) for c in comments], work), diagnostics
+        builder = _Builder(self.file, line_offset, column_offset, 1 + (1 if wrapped else 0))
+        children = _statements(tree)
+        if wrapped:
+            children = [c for c in children[0].children if isinstance(c, Tree)][1:]
+        try:
+            return builder.statement(children[0])
+        except fast_reader.NumberOutOfRange as error:
+            self.diagnostics.append(builder.out_of_range(error))
+            return None
+
+
+def _moved(diagnostic: Diagnostic, line_offset: int, column_offset: int, first: int
+           ) -> Diagnostic:
+    """``diagnostic`` with positions on line ``first`` of the parsed text moved back."""
+    span = diagnostic.span
+    column = span.column + column_offset if span.line == first else span.column
+    end = span.end_column + column_offset if span.end_line == first else span.end_column
+    moved = Span(span.file, span.line + line_offset, column, span.end_line + line_offset, end)
+    return attrs.evolve(diagnostic, span=moved)
 
 
 def _whole(text: str, file: str) -> Span:
@@ -205,16 +301,41 @@ def _statements(tree: Tree) -> list[Tree]:
 
 
 class _Builder:
-    """Builds AST nodes from Lark trees, with spans in ``file``."""
+    """Builds AST nodes from Lark trees, with spans in ``file``.
 
-    def __init__(self, file: str) -> None:
+    The offsets move positions of a statement parsed alone back into its
+    file: ``line_offset`` is added to every line, ``column_offset`` to the
+    columns on line ``first`` (the statement's own line).
+    """
+
+    def __init__(self, file: str, line_offset: int = 0, column_offset: int = 0,
+                 first: int = 1) -> None:
         self.file = file
+        self.line_offset = line_offset
+        self.column_offset = column_offset
+        self.first = first
+        self.last: Span | None = None  # the span of the number being read
 
     def span(self, item: Tree | Token) -> Span:
         if isinstance(item, Token):
-            return Span(self.file, item.line, item.column, item.end_line, item.end_column)
-        meta = item.meta
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+            line, column, end_line, end_column = (item.line, item.column, item.end_line,
+                                                  item.end_column)
+        else:
+            meta = item.meta
+            line, column, end_line, end_column = (meta.line, meta.column, meta.end_line,
+                                                  meta.end_column)
+        if self.line_offset or self.column_offset:
+            if line == self.first:
+                column += self.column_offset
+            if end_line == self.first:
+                end_column += self.column_offset
+            line += self.line_offset
+            end_line += self.line_offset
+        return Span(self.file, line, column, end_line, end_column)
+
+    def out_of_range(self, error: fast_reader.NumberOutOfRange) -> Diagnostic:
+        """The ``E002`` diagnostic of the number :meth:`value` could not read."""
+        return Diagnostic("E002", str(error), self.last)
 
     def comment(self, token: Token) -> Comment:
         return Comment(str(token).rstrip(), self.span(token))
@@ -275,14 +396,10 @@ class _Builder:
         span = self.span(tree)
         kind = tree.data
         token = tree.children[0] if tree.children else None
-        if kind == "integer":
-            return Integer(int(token), span)
-        if kind == "negative_integer":
-            return Integer(-int(token), span)
-        if kind == "float":
-            return Float(float(token), span)
-        if kind == "negative_float":
-            return Float(-float(token), span)
+        if kind in ("integer", "negative_integer", "float", "negative_float"):
+            self.last = span
+            value = fast_reader.number(str(token), kind.startswith("negative"))
+            return (Integer if kind.endswith("integer") else Float)(value, span)
         if kind == "string":
             return String(json.loads(token), span)
         if kind == "identifier":
@@ -470,6 +587,14 @@ def _expected(error: UnexpectedInput) -> set[str]:
     return set(getattr(error, "expected", None) or ())
 
 
+def _syntax_message(error: UnexpectedToken, text: str) -> str:
+    """``expected ...`` — what Lark could have read where ``error`` is (no ``found`` part)."""
+    offset, _, _, _ = _position(error, text)
+    history = [t for t in (getattr(error, "token_history", None) or []) if t is not None]
+    previous = _literal(history[-1].type) if history else _previous_token(text, offset)
+    return f"expected {_join(_expected_words(_expected(error), previous))}"
+
+
 def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
     offset, line, column, length = _position(error, text)
     history = [t for t in (getattr(error, "token_history", None) or []) if t is not None]
@@ -513,7 +638,7 @@ def _previous_token(text: str, offset: int) -> str | None:
     return None
 
 
-# -- recovery --------------------------------------------------------------------------
+# -- unclosed scopes (for the messages of the reference parse) ------------------------
 
 _BOUNDARIES = "\n;{}"
 
@@ -543,50 +668,6 @@ def _boundaries(text: str) -> list[int]:
         elif char in _BOUNDARIES:
             found.append(index)
     return found
-
-
-def _blank(text: str, start: int, stop: int) -> str:
-    middle = "".join("\n" if c == "\n" else " " for c in text[start:stop])
-    return text[:start] + middle + text[stop:]
-
-
-def _blank_broken_statement(text: str, error: UnexpectedInput) -> str:
-    """``text`` with the statement that holds the error replaced by spaces (lines kept)."""
-    offset, _, _, length = _position(error, text)
-    marks = _boundaries(text)
-    start = max((m + 1 for m in marks if m < offset), default=0)
-    stop = min((m for m in marks if m >= offset), default=len(text))
-    if text[start:stop].strip():
-        blanked = _blank(text, start, stop)
-        if stop < len(text) and text[stop] == "{":
-            # A broken scope header: drop its braces too and keep the body.
-            close = _matching_brace(text, stop, marks)
-            blanked = _blank(blanked, stop, stop + 1)
-            if close is not None:
-                blanked = _blank(blanked, close, close + 1)
-        return blanked
-    if offset < len(text):
-        return _blank(text, offset, offset + max(length, 1))
-    # End of file inside an unclosed scope: drop the innermost open brace.
-    opened = _unclosed_brace(text, marks)
-    if opened is not None:
-        head = max((m + 1 for m in marks if m < opened), default=0)
-        return _blank(text, head, opened + 1)
-    return text
-
-
-def _matching_brace(text: str, open_at: int, marks: list[int]) -> int | None:
-    depth = 0
-    for mark in marks:
-        if mark < open_at:
-            continue
-        if text[mark] == "{":
-            depth += 1
-        elif text[mark] == "}":
-            depth -= 1
-            if depth == 0:
-                return mark
-    return None
 
 
 def _unclosed_brace(text: str, marks: list[int]) -> int | None:

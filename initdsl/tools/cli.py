@@ -92,10 +92,10 @@ def _write(stream: TextIO, text: str) -> None:
         stream.flush()
 
 
-def _render_diagnostic(diagnostic: Diagnostic, source: str | None, style: Style) -> str:
+def _render_diagnostic(diagnostic: Diagnostic, lines: list[str] | None, style: Style) -> str:
     from .lint import about_the_model
 
-    text = diagnostic.render(None if about_the_model(diagnostic) else source)
+    text = diagnostic.render(lines=None if about_the_model(diagnostic) else lines)
     head, _, rest = text.partition("\n")
     prefix = f"{diagnostic.location}: {diagnostic.code} "
     if style.enabled and head.startswith(prefix):
@@ -107,7 +107,8 @@ def _render_diagnostic(diagnostic: Diagnostic, source: str | None, style: Style)
 
 def _render_diagnostics(diagnostics: Iterable[Diagnostic], source: str | None, style: Style
                         ) -> str:
-    return "\n\n".join(_render_diagnostic(d, source, style) for d in diagnostics)
+    lines = source.split("\n") if source is not None else None  # split once, not per finding
+    return "\n\n".join(_render_diagnostic(d, lines, style) for d in diagnostics)
 
 
 def _diagnostic_json(diagnostic: Diagnostic) -> dict[str, Any]:

@@ -14,21 +14,20 @@ before construction and before initialization on both sides and checks
 from __future__ import annotations
 
 import dataclasses
-import logging
 import hashlib
+import logging
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import mmengine.model as mm
 import torch
+from core.helpers import changed, snapshot
 from mmengine.model import weight_init as mm_weight_init
 from mmengine.registry import WEIGHT_INITIALIZERS as MM_INITIALIZERS
 from torch import nn
 
 import initdsl
-
-from core.helpers import changed, snapshot
 
 OURS = SimpleNamespace(
     name="initdsl",

@@ -17,8 +17,9 @@ from torch import nn
 
 pytest.importorskip("mmengine")
 
-import initdsl  # noqa: E402
 from core.helpers import changed  # noqa: E402
+
+import initdsl  # noqa: E402
 
 from .harness import MM, OURS, run  # noqa: E402
 

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("mmengine")
 
 from . import models as M  # noqa: E402
-from .harness import compare, init_weights, initialize_with  # noqa: E402
+from .harness import compare, initialize_with  # noqa: E402
 
 pytestmark = pytest.mark.mmengine
 

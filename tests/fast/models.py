@@ -9,12 +9,11 @@ from __future__ import annotations
 import itertools
 
 import torch
+from core.helpers import tensor_bytes
 from torch import nn
 
 import initdsl
 import initdsl.fast.executor
-
-from core.helpers import tensor_bytes
 
 #: Every initializer kind, an override that overwrites an earlier write (head),
 #: a constant bias and a BatchNorm whose running statistics no rule writes.

@@ -8,10 +8,10 @@ from torch import nn
 
 import initdsl
 from initdsl import WEIGHT_INITIALIZERS, BaseInit
-from initdsl.language.checker import Initializers, snake_case
-from initdsl.diagnostics import Diagnostic
-from initdsl.language.codes import CODES
 from initdsl.core.registry import Registry
+from initdsl.diagnostics import Diagnostic
+from initdsl.language.checker import Initializers, snake_case
+from initdsl.language.codes import CODES
 
 CHECK_CASES = [
     # unknown initializer, with "did you mean"

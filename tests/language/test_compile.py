@@ -157,14 +157,17 @@ DECOMPILE_CASES = [
     (dict(type="Kaiming", layer="C", override=dict(name="backbone", type="Pretrained",
                                                    checkpoint="b.pth", prefix="backbone.")),
      'C -> kaiming\nname backbone -> load "b.pth" prefix "backbone."\n'),
-    (dict(type="Constant", layer=["Weird Name", "seed", "true"], val="a b"),
-     '"Weird Name", "seed", "true" -> constant("a b")\n'),
+    (dict(type="Constant", layer=["Weird Name", "seed", "true"], val=1),
+     '"Weird Name", "seed", "true" -> constant(1)\n'),
+    (dict(type="Pretrained", checkpoint="a b.pth", prefix="my prefix."),
+     'load "a b.pth" prefix "my prefix."\n'),
     (dict(type="Constant", layer="X", val=-0.0, bias=1e-07), "X -> constant(-0.0, bias=1e-07)\n"),
     ([], ""),
     (None, ""),
+    # an empty scope is kept: it replaces the module's own init_cfg with nothing
     ({"": [dict(type="Kaiming", layer="Conv2d")], "backbone": [], "backbone.layer1": dict(
         type="Constant", val=0, override=dict(name="bn3"))},
-     "Conv2d -> kaiming\nscope backbone.layer1 {\n    name bn3 -> constant(0)\n}\n"),
+     "Conv2d -> kaiming\nscope backbone {}\nscope backbone.layer1 {\n    name bn3 -> constant(0)\n}\n"),
     ({"head": [], "": []}, "scope head {}\n"),
 ]
 
@@ -180,13 +183,14 @@ def test_decompile(init_cfg, text):
     ([dict(layer="Conv2d")], "no 'type'"),
     ([dict(type="Kaimnig")], "not registered"),
     ([dict(type=dict)], "not a registered initializer class"),
-    ([dict(type="Kaiming", layer=("Conv2d",))], "layer must be a str or a list"),
+    ([dict(type="Kaiming", layer=("Conv2d",))], "'layer' must be a str or a list"),
     ([dict(type="Constant", val=float("inf"))], "finite"),
-    ([dict(type="Constant", val=(1, 2))], "not tuple"),
+    ([dict(type="Constant", val=(1, 2))], "'val' must be a number"),
+    ([dict(type="Normal", lbias_prob=0.01)], "unexpected argument 'lbias_prob'"),
     ([dict(type="Kaiming", override="conv2")], "override must be a dict"),
     ([dict(type="Kaiming", override=dict(type="Xavier"))], "needs a 'name'"),
     ([dict(type="Kaiming", override=dict(name="a", gain=1))], "but no 'type'"),
-    ([dict(type="Pretrained")], "'checkpoint' path"),
+    ([dict(type="Pretrained")], "missing the required argument 'checkpoint'"),
     ({"a..b": []}, "invalid module path"),
 ])
 def test_decompile_rejects_what_a_policy_cannot_mean(init_cfg, error):

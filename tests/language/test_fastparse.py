@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import initdsl
 from initdsl.language import fast_reader as fastparse
-from initdsl.language.parser import _parse_with_lark, parse_recovering
+from initdsl.language.parser import parse_recovering, parse_with_lark
 
 from .strategies import policies
 
@@ -45,8 +45,8 @@ def accepted_by_fast_reader(text: str) -> bool:
 
 
 def assert_same_as_lark(text: str) -> None:
-    reference, diagnostics = _parse_with_lark(text, FILE)
-    assert not diagnostics, [d.message for d in diagnostics]
+    reference, error = parse_with_lark(text, FILE)
+    assert error is None, error.message
     assert accepted_by_fast_reader(text)
     policy, fast_diagnostics = parse_recovering(text, FILE)
     assert fast_diagnostics == []
@@ -147,10 +147,11 @@ INVALID = [
 @pytest.mark.parametrize("text", INVALID)
 def test_fast_reader_rejects_what_lark_rejects(text):
     assert not accepted_by_fast_reader(text)
-    _, diagnostics = _parse_with_lark(text, FILE)
-    assert diagnostics
+    _, error = parse_with_lark(text, FILE)
+    assert error is not None
+    # Reading statement by statement finds Lark's first error, in Lark's words.
     _, through_parse = parse_recovering(text, FILE)
-    assert [d.message for d in through_parse] == [d.message for d in diagnostics]
+    assert (through_parse[0].message, through_parse[0].span) == (error.message, error.span)
 
 
 # Fragments near every decision of the grammar; joined at random they make
@@ -168,9 +169,9 @@ SOUP = settings(max_examples=1000, deadline=None,
 @SOUP
 @given(soup)
 def test_fast_reader_accepts_exactly_what_lark_accepts(text):
-    _, diagnostics = _parse_with_lark(text, FILE)
-    assert accepted_by_fast_reader(text) == (not diagnostics)
-    if not diagnostics:
+    _, error = parse_with_lark(text, FILE)
+    assert accepted_by_fast_reader(text) == (error is None)
+    if error is None:
         assert_same_as_lark(text)
 
 
@@ -190,10 +191,13 @@ def mutated_policies(draw):
 @settings(SOUP, max_examples=500)
 @given(mutated_policies())
 def test_fast_reader_agrees_with_lark_next_to_valid_text(text):
-    _, diagnostics = _parse_with_lark(text, FILE)
-    assert accepted_by_fast_reader(text) == (not diagnostics)
-    if not diagnostics:
+    _, error = parse_with_lark(text, FILE)
+    assert accepted_by_fast_reader(text) == (error is None)
+    if error is None:
         assert_same_as_lark(text)
+    else:
+        _, through_parse = parse_recovering(text, FILE)
+        assert through_parse, "an error Lark finds is reported"
 
 
 @settings(max_examples=300, deadline=None,

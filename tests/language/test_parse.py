@@ -173,8 +173,12 @@ def test_every_node_can_be_generated():
     assert generate(Policy()) == ""
     with pytest.raises(ValueError, match="finite"):
         generate(Float(float("nan")))
-    with pytest.raises(ValueError, match="keyword"):
-        generate(Call("load"))
+    # Keywords are names except where the grammar takes the keyword.
+    assert generate(LayerRule([Layer("Linear")], Call("load"))) == "Linear -> load"
+    with pytest.raises(ValueError, match="cannot be written"):
+        generate(NameRule("x", Call("load")))
+    with pytest.raises(ValueError, match="cannot be written"):
+        generate(Arg("true", Integer(1)))
 
 
 # -- syntax errors ----------------------------------------------------------------------------
