@@ -73,6 +73,8 @@ class Diagnostic:
         if not 1 <= number <= len(lines):
             return head
         text = lines[number - 1].rstrip("\r")
+        if number == 1:
+            text = text.removeprefix("\ufeff")  # a byte-order mark takes no column
         start = max(self.span.column - 1, 0)
         if self.span.end_line == number:
             stop = max(self.span.end_column - 1, start + 1)

@@ -14,6 +14,7 @@ import re
 import urllib.parse
 import urllib.request
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import (
+    CheckpointFormatError,
     CheckpointNotFoundError,
     CheckpointUnpicklingError,
     InitAssertionError,
@@ -31,7 +33,8 @@ from ..errors import (
 )
 from .walk import named_buffers, named_parameters
 
-__all__ = ["LoadReport", "read_checkpoint", "select_state_dict", "load_state_dict"]
+__all__ = ["LoadReport", "read_checkpoint", "check_map_location", "check_tensors",
+           "select_state_dict", "load_state_dict", "DOWNLOAD_TIMEOUT"]
 
 logger = logging.getLogger("initdsl")
 
@@ -82,7 +85,10 @@ def local_path(source: str, download: bool = True) -> str:
 
     Downloads go to torch's hub cache (``$TORCH_HOME/hub/checkpoints``), so a
     URL is fetched only the first time. With ``download=False`` a URL that is
-    not cached raises ``LookupError``.
+    not cached raises ``LookupError``. A download that fails (no network, a
+    bad address, :data:`DOWNLOAD_TIMEOUT` seconds without an answer) raises
+    :class:`~initdsl.CheckpointNotFoundError` naming the file to put in the
+    cache instead.
     """
     if source.startswith(_REMOTE):
         cache = os.path.join(torch.hub.get_dir(), "checkpoints")
@@ -90,10 +96,8 @@ def local_path(source: str, download: bool = True) -> str:
         path = os.path.join(cache, name)
         if not os.path.exists(path):
             if not download:
-                raise LookupError(f"{source} is remote and not in torch's hub cache")
-            os.makedirs(cache, exist_ok=True)
-            logger.info("downloading %s to %s", source, path)
-            torch.hub.download_url_to_file(source, path, progress=False)
+                raise LookupError(f"it is remote and not in torch's hub cache ({path})")
+            _download(source, path)
         return path
     if source.startswith("file://"):
         return urllib.request.url2pathname(urllib.parse.urlparse(source).path)
@@ -105,11 +109,65 @@ def local_path(source: str, download: bool = True) -> str:
     return os.path.expanduser(source)
 
 
+#: Seconds a download may wait for the server before it fails.
+DOWNLOAD_TIMEOUT = 30.0
+
+
+def _download(url: str, path: str) -> None:
+    """Fetch ``url`` into ``path``, whole or not at all (a partial file is never left)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    logger.info("downloading %s to %s", url, path)
+    partial = f"{path}.{os.getpid()}.partial"
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, \
+                open(partial, "wb") as out:
+            while True:
+                chunk = response.read(1 << 20)
+                if not chunk:
+                    break
+                out.write(chunk)
+        os.replace(partial, path)
+    except (OSError, ValueError) as error:  # URLError, HTTPError and timeouts are OSErrors
+        reason = getattr(error, "reason", None) or error
+        raise CheckpointNotFoundError(
+            f"cannot download {url} ({reason}); download it yourself and put it at {path}"
+        ) from None
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
 _SAFETENSORS_DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
     "U8": torch.uint8, "BOOL": torch.bool,
 }
+
+
+def check_map_location(map_location: Any, *, loading: bool = True) -> None:
+    """Raise :class:`~initdsl.CheckpointFormatError` (``E132``) if tensors cannot be read
+    onto ``map_location`` here: a device string torch does not know, a CUDA device on a
+    machine without one; and, when ``loading`` into a model, ``"meta"``, which reads no
+    data (a load with it would copy nothing)."""
+    if map_location is None or callable(map_location) or isinstance(map_location, dict):
+        return
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise _bad_location(map_location, f"it is not a device ({error})") from None
+    if device.type == "meta" and loading:
+        raise _bad_location(map_location, "it reads no tensor data, so the load would copy "
+                            "nothing into the model; read onto 'cpu'")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise _bad_location(map_location, f"this machine has {count} CUDA device"
+                                f"{'' if count == 1 else 's'}; read onto 'cpu' instead")
+
+
+def _bad_location(map_location: Any, why: str) -> CheckpointFormatError:
+    return CheckpointFormatError(f"map_location {map_location!r}: {why}",
+                                 argument="map_location", code="E132")
 
 
 def read_checkpoint(source: str, map_location: Any = "cpu", weights_only: bool = True,
@@ -119,18 +177,70 @@ def read_checkpoint(source: str, map_location: Any = "cpu", weights_only: bool =
     ``map_location="meta"`` reads structure, keys, shapes and dtypes only —
     no tensor data (torch files are memory-mapped onto ``meta``,
     ``.safetensors`` files are read by their header).
+
+    A file that is not a checkpoint (empty, truncated, a bad header, not a
+    pickle) raises :class:`~initdsl.CheckpointFormatError` (``E133``) naming
+    the file and what is wrong with it; one that holds Python objects safe
+    loading refuses, :class:`~initdsl.CheckpointUnpicklingError`.
     """
     path = local_path(source, download)
     if not os.path.isfile(path):
         raise CheckpointNotFoundError(f"{path} can not be found.")
+    check_map_location(map_location, loading=False)
+    if os.path.getsize(path) == 0:
+        raise _unreadable(path, "the file is empty (0 bytes)")
     if path.endswith(".safetensors"):
+        return _read_safetensors(path, map_location)
+    try:
         try:
-            from safetensors import safe_open
-            from safetensors.torch import load_file
-        except ImportError:
-            raise MissingDependencyError(
-                f"reading {path} needs the 'safetensors' package: pip install safetensors"
+            # Memory-mapped: tensors are read from the file only when copied
+            # into the model, so reading a checkpoint costs no second copy.
+            return torch.load(path, map_location=map_location, weights_only=weights_only,
+                              mmap=True)
+        except RuntimeError as error:
+            if "mmap can only be used" not in str(error):
+                raise
+            # Legacy (non-zip) torch.save format cannot be memory-mapped.
+            return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except pickle.UnpicklingError as error:
+        first = _first_line(error)
+        for line in str(error).splitlines():  # torch's safe unpickler says why last
+            if "WeightsUnpickler error:" in line:
+                first = line.split("WeightsUnpickler error:", 1)[1].strip()
+        if weights_only and "Unsupported global" in str(error):
+            raise CheckpointUnpicklingError(
+                f"{path} holds Python objects that safe loading refuses ({first}). "
+                "Pass weights_only=False to Pretrained only if you trust this file."
             ) from None
+        raise _unreadable(path, f"it is not a torch.save file ({first})") from None
+    except Exception as error:  # noqa: BLE001 - torch.load fails in many ways on a bad file
+        raise _unreadable(path, f"torch.load failed: {type(error).__name__}: "
+                          f"{_first_line(error)}") from None
+
+
+def check_tensors(state_dict: Mapping[str, Any], source: str) -> None:
+    """Raise :class:`~initdsl.CheckpointFormatError` (``E133``) for a tensor no load can copy.
+
+    torch's loading code cannot copy a sparse (or other non-strided) tensor
+    into a dense parameter: it reports the failed copy and moves on, so such
+    a checkpoint would load only in part. It is refused while planning.
+    """
+    for key, value in state_dict.items():
+        if isinstance(value, torch.Tensor) and value.layout != torch.strided:
+            raise _unreadable(source, f"tensor {key!r} is {str(value.layout).removeprefix('torch.')}"
+                              "; only dense tensors load into a model (save it with "
+                              ".to_dense())")
+
+
+def _read_safetensors(path: str, map_location: Any) -> Any:
+    try:
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+    except ImportError:
+        raise MissingDependencyError(
+            f"reading {path} needs the 'safetensors' package: pip install safetensors"
+        ) from None
+    try:
         if str(map_location) == "meta":
             shapes = {}
             with safe_open(path, framework="pt") as handle:
@@ -141,23 +251,18 @@ def read_checkpoint(source: str, map_location: Any = "cpu", weights_only: bool =
             return shapes
         device = map_location if isinstance(map_location, (str, torch.device)) else "cpu"
         return load_file(path, device=str(device))
-    try:
-        try:
-            # Memory-mapped: tensors are read from the file only when copied
-            # into the model, so reading a checkpoint costs no second copy.
-            return torch.load(path, map_location=map_location, weights_only=weights_only,
-                              mmap=True)
-        except RuntimeError as error:
-            if "mmap" not in str(error):
-                raise
-            # Legacy (non-zip) torch.save format cannot be memory-mapped.
-            return torch.load(path, map_location=map_location, weights_only=weights_only)
-    except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise CheckpointUnpicklingError(
-            f"{path} holds Python objects that safe loading refuses ({first}). "
-            "Pass weights_only=False to Pretrained only if you trust this file."
-        ) from None
+    except Exception as error:  # noqa: BLE001 - safetensors raises its own SafetensorError
+        raise _unreadable(path, f"it is not a safetensors file ({_first_line(error)})") from None
+
+
+def _unreadable(path: str, why: str) -> CheckpointFormatError:
+    return CheckpointFormatError(f"{path} cannot be read as a checkpoint: {why}",
+                                 argument="checkpoint", code="E133")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0].strip() if lines else type(error).__name__
 
 
 def select_state_dict(checkpoint: Any, prefix: str | None, source: str) -> OrderedDict:

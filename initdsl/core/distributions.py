@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InitValueError
-from .functional import _normal_cdf
+from .formulas import normal_cdf
 from .initializers import (
     ConstantInit,
     KaimingInit,
@@ -265,8 +265,8 @@ class TruncNormal(_Blockwise):
     @property
     def bounds(self) -> tuple[float, float]:
         """The inverse CDF's uniform bounds :math:`(2l-1, 2h-1)`."""
-        low = _normal_cdf((self.a - self.mean) / self.std)
-        high = _normal_cdf((self.b - self.mean) / self.std)
+        low = normal_cdf((self.a - self.mean) / self.std)
+        high = normal_cdf((self.b - self.mean) / self.std)
         return 2 * low - 1, 2 * high - 1
 
     @property

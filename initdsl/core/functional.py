@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InitAssertionError
+from .formulas import DISTRIBUTIONS, bias_init_with_prob, normal_cdf
 
 __all__ = [
     "bias_init_with_prob",
@@ -28,33 +29,6 @@ __all__ = [
     "kaiming_init",
     "caffe2_xavier_init",
 ]
-
-DISTRIBUTIONS = ("normal", "uniform")
-
-
-def bias_init_with_prob(prior_prob: float) -> float:
-    r"""The bias that makes a sigmoid output ``prior_prob`` at zero input.
-
-    .. math:: b = -\log\frac{1 - p}{p}
-
-    No validation, as in mmengine: ``p = 0.5`` gives ``-0.0`` (the sign bit is
-    kept), ``p = 1.0`` gives ``+inf`` with a ``RuntimeWarning``, ``p = 0.0``
-    raises ``ZeroDivisionError``, ``p`` outside ``[0, 1]`` gives NaN with a
-    ``RuntimeWarning``.
-    """
-    odds = (1 - prior_prob) / prior_prob
-    if odds == 0:
-        warnings.warn("divide by zero encountered in log", RuntimeWarning, stacklevel=2)
-        return math.inf
-    if odds < 0:  # p outside [0, 1]: numpy's log gives NaN (math.log would raise)
-        warnings.warn("invalid value encountered in log", RuntimeWarning, stacklevel=2)
-        return -math.nan
-    return float(-math.log(odds))
-
-
-def _normal_cdf(x: float) -> float:
-    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
-
 
 def trunc_normal_(
     tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
@@ -81,8 +55,8 @@ def trunc_normal_(
             stacklevel=2,
         )
     with torch.no_grad():
-        low = _normal_cdf((a - mean) / std)
-        high = _normal_cdf((b - mean) / std)
+        low = normal_cdf((a - mean) / std)
+        high = normal_cdf((b - mean) / std)
         tensor.uniform_(2 * low - 1, 2 * high - 1)
         tensor.erfinv_()
         tensor.mul_(std * math.sqrt(2.0))

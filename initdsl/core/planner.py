@@ -45,7 +45,12 @@ from ..errors import (
     InitValueError,
     InitZeroDivisionError,
 )
-from .checkpoint import read_checkpoint, select_state_dict
+from .checkpoint import (
+    check_map_location,
+    check_tensors,
+    read_checkpoint,
+    select_state_dict,
+)
 from .distributions import Distribution, resolve, resolve_fill
 from .initializers import BaseInit, PretrainedInit
 from .matcher import matching
@@ -292,16 +297,17 @@ class Planner:
         source = self._source_of(owner, index, override) if self._source_of else None
         return Origin(owner, index, override, source)
 
-    def _rejected(self, error: InitError, origin: Origin, where: str) -> InitError:
-        """``error`` (from resolving a rule for one tensor) placed at the rule and, when the
-        policy says where, at the argument it blames."""
+    def _rejected(self, error: InitError, origin: Origin, where: str | None = None
+                  ) -> InitError:
+        """``error`` (found planning the rule at ``origin``, for the tensor ``where`` names)
+        placed at the rule and, when the policy says where, at the argument it blames."""
         span = origin.source
         if self._source_of is not None and error.argument is not None:
             span = self._source_of(origin.owner, origin.index, origin.override,
                                    argument=error.argument) or span
-        return type(error)(f"{error.message} at {where}", where=str(origin),
-                           argument=error.argument, code=error.code,
-                           span=span if hasattr(span, "line") else None)
+        message = error.message if where is None else f"{error.message} at {where}"
+        return type(error)(message, where=str(origin), argument=error.argument,
+                           code=error.code, span=span if hasattr(span, "line") else None)
 
     def plan_rule(self, initializer: Any, module: nn.Module, path: str, origin: Origin,
                   whole: bool) -> list[Step]:
@@ -378,6 +384,7 @@ class Planner:
         """The step that loads ``initializer``'s checkpoint into ``module``."""
         key = (initializer.checkpoint, repr(initializer.map_location), initializer.weights_only)
         try:
+            check_map_location(initializer.map_location)
             if key not in self._checkpoints:
                 self._checkpoints[key] = read_checkpoint(
                     initializer.checkpoint, initializer.map_location, initializer.weights_only
@@ -385,7 +392,10 @@ class Planner:
             state_dict = select_state_dict(
                 self._checkpoints[key], initializer.prefix, initializer.checkpoint
             )
+            check_tensors(state_dict, initializer.checkpoint)
         except InitError as error:
+            if error.code is not None:
+                raise self._rejected(error, origin) from None
             raise error.located(str(origin), origin.source) from None
         record = Record(writer="Pretrained", args=initializer.args, origin=origin,
                         text=initializer.describe())

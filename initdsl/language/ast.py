@@ -23,6 +23,7 @@ The tree mirrors the grammar (``grammar/initdsl.lark``)::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any, Union
 
 import attrs
@@ -53,6 +54,7 @@ __all__ = [
     "VALUE_WORDS",
     "RESERVED_WORDS",
     "is_bare_word",
+    "scoped_statements",
     "value_of",
 ]
 
@@ -269,6 +271,21 @@ class Policy:
     end_comments: tuple[Comment, ...] = _nodes()
     span: Span | None = _span_field()
     source: str | None = attrs.field(default=None, eq=False, repr=False)
+
+
+def scoped_statements(statements: Iterable[Statement], path: str = ""
+                      ) -> Iterator[tuple[str, Statement]]:
+    """Every statement, in text order, with the path of the module it applies to.
+
+    Scopes are entered: a statement inside ``scope a.b { ... }`` comes with
+    ``"a.b"`` (``""`` is the root). Scopes nest at most
+    :data:`~initdsl.language.fast_reader.MAX_SCOPE_DEPTH` deep in parsed text.
+    """
+    for statement in statements:
+        yield path, statement
+        if isinstance(statement, Scope):
+            inner = ".".join([path, *statement.path] if path else statement.path)
+            yield from scoped_statements(statement.statements, inner)
 
 
 def value_of(node: Value) -> Any:

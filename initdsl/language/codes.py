@@ -1,7 +1,7 @@
 """Every diagnostic code of the policy language, with a one-line title.
 
 docs/language.md documents each; the lint rules' codes are
-:data:`initdsl.tools.lint.LINT_CODES`.
+:data:`initdsl.tools.findings.LINT_CODES`.
 """
 
 from __future__ import annotations

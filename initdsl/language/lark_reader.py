@@ -1,38 +1,29 @@
-"""Text → syntax tree: the Lark parser for ``grammar/initdsl.lark`` and the tree builder.
+"""Lark, the reference parser: ``grammar/initdsl.lark``, its trees, its syntax errors.
 
-The grammar file is the language reference; this module turns Lark's parse
-tree into :mod:`initdsl.language.ast` nodes, attaches comments to the nodes
-they belong to, and turns parse failures into diagnostics a user can act on.
+The grammar file is the language reference; Lark (LALR, positions on) parses
+with it directly. This module turns Lark's parse trees into
+:mod:`initdsl.language.ast` nodes, and parse failures into diagnostics a
+user can act on: what was expected, in words, and what was found.
 
-Text is read by :mod:`initdsl.language.fast_reader`. When it holds
-something the fast reader does not accept, it is read again, in one pass,
-with each rejected statement handed to Lark alone (:class:`_LarkRecovery`):
-Lark decides whether the statement is valid and, if not, says what is
-wrong with it; reading resumes at the next statement. So every syntax error
-of a file is reported, with Lark's words, in time linear in its length.
-:func:`parse_with_lark` is the reference the fast reader is tested against:
-Lark on the whole text.
+:func:`read` parses a whole text (the reference the fast reader is tested
+against); :class:`LarkRecovery` parses one statement at a time, for the
+statements :mod:`initdsl.language.fast_reader` rejects.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
 import importlib.resources
 import json
-import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
 
 import attrs
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
-from ..collector import no_gc
 from ..diagnostics import Diagnostic, Span
-from ..errors import PolicyError, PolicyFileError
 from . import fast_reader
 from .ast import (
     Arg,
@@ -49,18 +40,13 @@ from .ast import (
     NameRule,
     Null,
     Option,
-    Policy,
     Scope,
     Statement,
     String,
     Value,
 )
 
-__all__ = ["parse", "parse_recovering", "load", "read_policy_file", "decode_policy",
-           "grammar_text", "STRING_FILENAME"]
-
-#: The file name spans carry for policies given as text.
-STRING_FILENAME = "<string>"
+__all__ = ["grammar_text", "read", "LarkSyntaxError", "LarkRecovery"]
 
 _COMMENTS: ContextVar[list[Token]] = ContextVar("initdsl_comments")
 
@@ -95,120 +81,33 @@ def _parser() -> Lark:
 # -- public entry points ---------------------------------------------------------------
 
 
-def parse(text: str, filename: str | None = None) -> Policy:
-    """Parse policy ``text`` into a :class:`~initdsl.Policy`.
+class LarkSyntaxError(Exception):
+    """The first syntax error Lark finds in a text, as a diagnostic."""
 
-    ``filename`` goes into every node's span (``<string>`` if not given).
-    Raises :class:`~initdsl.PolicyError` listing every syntax error. Only the
-    syntax is checked here; :func:`initdsl.language.checker.check` checks the meaning.
-    """
-    policy, diagnostics = parse_recovering(text, filename)
-    if diagnostics:
-        raise PolicyError(diagnostics, text)
-    return policy
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
 
 
-def load(path: str | os.PathLike[str]) -> Policy:
-    """Parse the policy file at ``path``; spans carry ``path`` as the file name.
-
-    The file is UTF-8 (a leading byte-order mark is allowed). Raises
-    :class:`~initdsl.PolicyError` on syntax errors or bytes that are not
-    UTF-8, :class:`~initdsl.PolicyFileError` if the file cannot be read.
-    """
-    return parse(read_policy_file(path), filename=os.fspath(path))
-
-
-def read_policy_file(path: str | os.PathLike[str]) -> str:
-    """The text of the policy file at ``path``: UTF-8, without a leading byte-order mark.
-
-    A file that cannot be read raises :class:`~initdsl.PolicyFileError`; one
-    that is not UTF-8 raises :class:`~initdsl.PolicyError` with an ``E004``
-    diagnostic at the line and column of the first bad byte.
-    """
-    name = os.fspath(path)
-    try:
-        data = Path(name).read_bytes()
-    except OSError as error:
-        raise PolicyFileError(f"{name}: cannot read ({error.strerror or error})") from None
-    return decode_policy(data, name)
-
-
-def decode_policy(data: bytes, filename: str) -> str:
-    """``data`` as policy text (see :func:`read_policy_file`)."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        text = data.decode("utf-8-sig", errors="replace")
-        start = error.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
-        line = data.count(b"\n", 0, start) + 1
-        line_start = data.rfind(b"\n", 0, start) + 1
-        column = len(data[line_start:start].decode("utf-8-sig", errors="replace")) + 1
-        bad = data[start:start + 1].hex()
-        diagnostic = Diagnostic(
-            "E004", f"the file is not UTF-8 text: byte 0x{bad} cannot start or continue a "
-            "character here (save the policy as UTF-8)",
-            Span(filename, line, column, line, column + 1))
-        raise PolicyError([diagnostic], text) from None
-
-
-def parse_recovering(text: str, filename: str | None = None
-                     ) -> tuple[Policy, list[Diagnostic]]:
-    """Parse what can be parsed: the tree of the valid statements, and the syntax errors.
-
-    Each broken statement is reported (``E001``; ``E002`` for a number out of
-    range, ``E003`` for scopes nested too deep) and left out of the tree;
-    parsing resumes at the next statement boundary. Every error is reported,
-    in time linear in the length of the text.
-    """
-    file = filename if filename is not None else STRING_FILENAME
-    if text.startswith("\ufeff"):
-        # A byte-order mark is no part of the policy (editors write it, and
-        # do not count it as a column).
-        text = text[1:]
-    with no_gc():
-        try:
-            statements, comments = fast_reader.read(text, file)
-            diagnostics: list[Diagnostic] = []
-        except fast_reader.Reject:
-            recovery = _LarkRecovery(file)
-            statements, comments = fast_reader.read(text, file, recovery)
-            diagnostics = sorted(recovery.diagnostics, key=_order)
-        policy = Policy(statements, span=_whole(text, file), source=text)
-        return _attach_comments(policy, comments, text), diagnostics
-
-
-def parse_with_lark(text: str, filename: str | None = None
-                    ) -> tuple[Policy | None, Diagnostic | None]:
-    """The reference parse: Lark's parser on the whole text, without recovery.
-
-    Returns the tree (comments attached) or the first syntax error. This is
-    what the fast reader is tested against; :func:`parse` uses it only
-    statement by statement, for the statements the fast reader rejects.
-    """
-    file = filename if filename is not None else STRING_FILENAME
+def read(text: str, file: str) -> tuple[list[Statement], list[Comment]]:
+    """Lark on the whole text: its statements and comments, or :class:`LarkSyntaxError`."""
     comments: list[Token] = []
     token = _COMMENTS.set(comments)
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as error:
-        return None, _syntax_diagnostic(error, text, file)
+        raise LarkSyntaxError(_syntax_diagnostic(error, text, file)) from None
     finally:
         _COMMENTS.reset(token)
     builder = _Builder(file)
     try:
         statements = [builder.statement(child) for child in _statements(tree)]
     except fast_reader.NumberOutOfRange as error:
-        return None, builder.out_of_range(error)
-    policy = Policy(statements, span=_whole(text, file), source=text)
-    return _attach_comments(policy, [builder.comment(c) for c in comments], text), None
+        raise LarkSyntaxError(builder.out_of_range(error)) from None
+    return statements, [builder.comment(c) for c in comments]
 
 
-def _order(diagnostic: Diagnostic) -> tuple[int, int]:
-    span = diagnostic.span
-    return (span.line, span.column) if span is not None else (0, 0)
-
-
-class _LarkRecovery(fast_reader.Recovery):
+class LarkRecovery(fast_reader.Recovery):
     """Lark decides each statement the fast reader rejects, parsing it alone.
 
     The statement is given to Lark as the only statement of a text, followed
@@ -286,11 +185,6 @@ def _moved(diagnostic: Diagnostic, line_offset: int, column_offset: int, first: 
     end = span.end_column + column_offset if span.end_line == first else span.end_column
     moved = Span(span.file, span.line + line_offset, column, span.end_line + line_offset, end)
     return attrs.evolve(diagnostic, span=moved)
-
-
-def _whole(text: str, file: str) -> Span:
-    lines = text.split("\n")
-    return Span(file, 1, 1, len(lines), len(lines[-1]) + 1)
 
 
 # -- parse tree → AST ------------------------------------------------------------------
@@ -407,89 +301,6 @@ class _Builder:
         if kind in ("true", "false"):
             return Boolean(kind == "true", span)
         return Null(span)
-
-
-# -- comments --------------------------------------------------------------------------
-
-
-def _key(span: Span, end: bool = False) -> tuple[int, int]:
-    return (span.end_line, span.end_column) if end else (span.line, span.column)
-
-
-def _attach_comments(policy: Policy, comments: list[Comment], text: str) -> Policy:
-    """Give each comment to its node: trailing (same line), leading (own line) or end of block."""
-    lines = text.split("\n")
-    statements, end, _ = _attach_block(list(policy.statements), comments, lines, None)
-    return Policy(statements, end, span=policy.span, source=policy.source)
-
-
-def _attach_block(statements: list[Statement], comments: list[Comment], lines: list[str],
-                  open_line: int | None
-                  ) -> tuple[list[Statement], list[Comment], Comment | None]:
-    inner: dict[int, list[Comment]] = {}
-    leading: dict[int, list[Comment]] = {}
-    trailing: dict[int, Comment] = {}
-    end: list[Comment] = []
-    opened: Comment | None = None
-    # Statements are in source order and do not overlap, and a comment runs to
-    # the end of its line, so only the statement starting last before a
-    # comment can hold it or end on its line, and the next one may follow it.
-    starts = [_key(s.span) for s in statements]
-    for comment in comments:
-        at = _key(comment.span)
-        index = bisect.bisect_left(starts, at)
-        previous = statements[index - 1] if index else None
-        if (isinstance(previous, Scope)
-                and _key(previous.path_span, end=True) < at < _key(previous.span, end=True)):
-            inner.setdefault(index - 1, []).append(comment)
-        elif (previous is not None and previous.span.end_line == comment.span.line
-                and _key(previous.span, end=True) <= at):
-            trailing[index - 1] = comment
-        elif open_line is not None and comment.span.line == open_line:
-            opened = comment
-        elif index == len(statements):
-            end.append(comment)
-        else:
-            leading.setdefault(index, []).append(comment)
-
-    result: list[Statement] = []
-    previous_line = open_line  # last line used by an earlier item of this block
-    first = True
-
-    def gap(line: int) -> bool:
-        nonlocal first
-        blank = not first and previous_line is not None and any(
-            not lines[n - 1].strip(" \t\f\r") for n in range(previous_line + 1, line))
-        first = False
-        return blank
-
-    for index, statement in enumerate(statements):
-        own = []
-        for comment in leading.get(index, []):
-            own.append(Comment(comment.text, comment.span, gap(comment.span.line)))
-            previous_line = comment.span.line
-        blank = gap(statement.span.line)
-        changes: dict[str, Any] = {}
-        if own:
-            changes["comments"] = own
-        if index in trailing:
-            changes["trailing_comment"] = trailing[index]
-        if blank:
-            changes["blank_line_before"] = True
-        if isinstance(statement, Scope):
-            body, body_end, body_open = _attach_block(
-                list(statement.statements), inner.get(index, []), lines,
-                statement.path_span.end_line)
-            changes.update(statements=body, end_comments=body_end, open_comment=body_open)
-        # Most statements carry nothing to attach; evolving each would dominate
-        # the parse of a long generated policy.
-        result.append(attrs.evolve(statement, **changes) if changes else statement)
-        previous_line = statement.span.end_line
-    closing: list[Comment] = []
-    for comment in end:
-        closing.append(Comment(comment.text, comment.span, gap(comment.span.line)))
-        previous_line = comment.span.line
-    return result, closing, opened
 
 
 # -- syntax errors ---------------------------------------------------------------------

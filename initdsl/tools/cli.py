@@ -16,12 +16,14 @@ import argparse
 import ast
 import contextlib
 import difflib
+import importlib.util
 import json
 import logging
 import os
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -43,6 +45,21 @@ JSON_VERSION = 1
 
 class UsageError(Exception):
     """Bad input that is not a finding: a missing file, a bad option value (exit 2)."""
+
+
+class UnreadableFile(UsageError):
+    """An input file that cannot be read, or is not UTF-8 text (exit 2).
+
+    ``diagnostic`` is the rendered ``E004`` diagnostic of a file that is not
+    UTF-8 (with its line, column and caret), else ``None``.
+    """
+
+    def __init__(self, message: str, diagnostic: str | None = None) -> None:
+        super().__init__(message)
+        self.diagnostic = diagnostic
+
+    def report(self, command: str) -> str:
+        return self.diagnostic or f"initdsl {command}: error: {self}"
 
 
 class InputError(Exception):
@@ -93,7 +110,7 @@ def _write(stream: TextIO, text: str) -> None:
 
 
 def _render_diagnostic(diagnostic: Diagnostic, lines: list[str] | None, style: Style) -> str:
-    from .lint import about_the_model
+    from .findings import about_the_model
 
     text = diagnostic.render(lines=None if about_the_model(diagnostic) else lines)
     head, _, rest = text.partition("\n")
@@ -126,23 +143,34 @@ def _diagnostic_json(diagnostic: Diagnostic) -> dict[str, Any]:
 
 
 def _dump_json(document: dict[str, Any]) -> str:
-    return json.dumps({"version": JSON_VERSION, **document}, indent=2)
+    # allow_nan=False: never print Infinity or NaN, which are not JSON.
+    return json.dumps({"version": JSON_VERSION, **document}, indent=2, allow_nan=False)
+
+
+#: What standard input is called, in diagnostics and messages alike.
+STDIN = "<stdin>"
 
 
 def _name(path: str) -> str:
     """The file name diagnostics use: ``<stdin>`` for ``-``."""
-    return "<stdin>" if path == "-" else path
+    return STDIN if path == "-" else path
 
 
 def _read(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
+    """A policy file's text (UTF-8; a byte-order mark is kept), or :class:`UnreadableFile`."""
+    from ..errors import PolicyError, PolicyFileError
+    from ..language.parser import decode_policy, read_policy_file
+
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path}: cannot read ({error})") from None
+        if path == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            return sys.stdin.read() if stream is None else decode_policy(stream.read(), STDIN)
+        return read_policy_file(path)
+    except PolicyFileError as error:
+        raise UnreadableFile(str(error)) from None
+    except PolicyError as error:  # not UTF-8: the diagnostic has the line and column
+        raise UnreadableFile(str(error), _policy_errors(
+            error, error.source, Style.for_stream(sys.stderr))) from None
 
 
 def _policy_errors(error: PolicyError, source: str | None, style: Style) -> str:
@@ -201,6 +229,7 @@ def _cmd_compile(args: argparse.Namespace, style: Style) -> int:
     from ..errors import PolicyError
     from ..language.compiler import compile_policy
 
+    _import_modules(args)
     source = _read(args.policy)
     try:
         compiled = compile_policy(source, filename=_name(args.policy))
@@ -304,6 +333,7 @@ def _cmd_decompile(args: argparse.Namespace, style: Style) -> int:
     from ..errors import InitError
     from ..language.decompiler import decompile
 
+    _import_modules(args)
     text = _read(args.file)
     name = _name(args.file)
     try:
@@ -328,10 +358,16 @@ def _cmd_fmt(args: argparse.Namespace, style: Style) -> int:
 
     err_style = Style.for_stream(sys.stderr, args.color)
     changed: list[str] = []
-    failed = 0
+    failed = unreadable = 0
     for path in args.files:
-        source = _read(path)
         name = _name(path)
+        try:
+            source = _read(path)
+        except UnreadableFile as error:
+            # One bad file does not hide what the others say.
+            _write(sys.stderr, error.report(args.command))
+            unreadable += 1
+            continue
         try:
             formatted = format_policy(source, filename=name)
         except PolicyError as error:
@@ -343,31 +379,55 @@ def _cmd_fmt(args: argparse.Namespace, style: Style) -> int:
                                         formatted.splitlines(keepends=True),
                                         f"{name}\t(original)", f"{name}\t(formatted)")
             _write(sys.stdout, "".join(_colour_diff(diff, style)))
-        if path == "-":
-            if not (args.check or args.diff):
-                sys.stdout.write(formatted)
-            if formatted != source:
-                changed.append(name)
-            continue
+        if path == "-" and not (args.check or args.diff):
+            sys.stdout.write(formatted)  # standard input in, its formatted text out
         if formatted == source:
             continue
-        changed.append(path)
+        changed.append(name)
         if args.check:
-            _write(sys.stdout, f"would reformat {path}")
-        elif not args.diff:
-            Path(path).write_text(formatted, encoding="utf-8")
+            _write(sys.stdout, f"would reformat {name}")
+        elif path != "-" and not args.diff:
+            _write_atomically(path, formatted.encode("utf-8"))
             _write(sys.stderr, f"reformatted {path}")
     files = [p for p in args.files if p != "-"]
     if files:
-        unchanged = len(files) - len([c for c in changed if c != "<stdin>"]) - failed
+        unchanged = (len(files) - len([c for c in changed if c != STDIN]) - failed
+                     - unreadable)
         verb = "would be reformatted" if args.check or args.diff else "reformatted"
-        summary = f"{_plural(len(changed), 'file')} {verb}, {unchanged} left unchanged"
+        summary = f"{_plural(len([c for c in changed if c != STDIN]), 'file')} {verb}, " \
+                  f"{unchanged} left unchanged"
         if failed:
             summary += f", {_plural(failed, 'file')} with syntax errors"
+        if unreadable:
+            summary += f", {_plural(unreadable, 'file')} could not be read"
         _write(sys.stderr, summary)
+    if unreadable:
+        return 2
     if failed or (args.check and changed):
         return 1
     return 0
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Replace the file at ``path`` with ``data``: whole, or not at all.
+
+    Written to a temporary file beside it, then renamed over it, so an
+    error or a signal while writing never leaves a truncated file. The
+    file's permissions are kept.
+    """
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(temporary, target.stat().st_mode & 0o7777)
+        os.replace(temporary, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
 
 
 def _colour_diff(lines: Iterable[str], style: Style) -> Iterable[str]:
@@ -391,43 +451,76 @@ def _plural(count: int, word: str) -> str:
 # -- models ------------------------------------------------------------------------------
 
 
-def _build_model(spec: str, meta: bool) -> Any:
+def _build_model(spec: str, device: str | None) -> Any:
     from .modelspec import build
 
-    return build(spec, meta=meta)
+    return build(spec, device=device)
+
+
+def _load_factory(spec: str) -> None:
+    """Import the module a model spec names (it may register initializers), building nothing."""
+    from .modelspec import load_factory
+
+    load_factory(spec)
+
+
+def _import_modules(args: argparse.Namespace) -> None:
+    """``--import MODULE``: import each (a dotted name, or a ``.py`` file) before anything is
+    checked, so that the initializers it registers are known."""
+    from .modelspec import import_target
+
+    for target in getattr(args, "imports", None) or ():
+        import_target(target)
 
 
 # -- lint ----------------------------------------------------------------------------------
 
 
 def _cmd_lint(args: argparse.Namespace, style: Style) -> int:
-    from .lint import exit_code, lint
+    from .findings import exit_code
+    from .lint import lint
 
-    model = _build_model(args.model, meta=True) if args.model else None
+    _import_modules(args)
+    model = _build_model(args.model, args.device) if args.model else None
     results = []
+    unreadable: list[str] = []
     for path in args.files:
-        source = _read(path)
+        try:
+            source = _read(path)
+        except UnreadableFile as error:
+            # Reported, and the other files are still linted; exit 2 at the end.
+            unreadable.append(error.report(args.command))
+            continue
         results.append(lint(source, _name(path), model))
     diagnostics = [d for result in results for d in result.diagnostics]
     counts = Counter(d.severity for d in diagnostics)
+    files = len(results) + len(unreadable)
     if args.json:
         _write(sys.stdout, _dump_json({
             "command": "lint",
             "model": args.model,
             "diagnostics": [_diagnostic_json(d) for d in diagnostics],
-            "summary": {"files": len(results), "errors": counts["error"],
-                        "warnings": counts["warning"], "info": counts["info"]},
+            "unreadable": unreadable,
+            "summary": {"files": files, "errors": counts["error"],
+                        "warnings": counts["warning"], "info": counts["info"],
+                        "unreadable": len(unreadable)},
         }))
     else:
         blocks = [_render_diagnostics(r.diagnostics, r.source, style) for r in results
                   if r.diagnostics]
         if blocks:
             _write(sys.stdout, "\n\n".join(blocks) + "\n\n")
+        for text in unreadable:
+            _write(sys.stderr, text)
         parts = [_plural(counts[s], n) for s, n in
                  (("error", "error"), ("warning", "warning"), ("info", "note")) if counts[s]]
-        summary = (f"Found {', '.join(parts)} in {_plural(len(results), 'file')}." if parts
-                   else f"No findings in {_plural(len(results), 'file')}.")
-        _write(sys.stdout, summary)
+        summary = (f"Found {', '.join(parts)} in {_plural(files, 'file')}" if parts
+                   else f"No findings in {_plural(files, 'file')}")
+        if unreadable:
+            summary += f"; {_plural(len(unreadable), 'file')} could not be read"
+        _write(sys.stdout, summary + ".")
+    if unreadable:
+        return 2
     return exit_code(diagnostics, args.strict)
 
 
@@ -477,7 +570,7 @@ def _shape(shape: Sequence[int]) -> str:
 
 def _table_rows(explanation: Explanation, group: bool
                 ) -> list[tuple[str, str, str, str, bool]]:
-    from .lint import collapse_names
+    from .findings import collapse_names
 
     rows: dict[tuple, list[str]] = {}
     for parameter in explanation.parameters:
@@ -550,8 +643,11 @@ def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
     from ..language.binding import check_model
     from ..language.compiler import checked, compile_checked
     from .explain import explain
-    from .lint import explanation_diagnostics, missing_checkpoints
+    from .lint import missing_checkpoints
+    from .lint_model import explanation_diagnostics
 
+    _import_modules(args)
+    _load_factory(args.model)  # first: the model's file may register initializers
     source = _read(args.policy)
     err_style = Style.for_stream(sys.stderr, args.color)
     try:
@@ -559,7 +655,7 @@ def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
     except PolicyError as error:
         _write(sys.stderr, _policy_errors(error, source, err_style))
         return 1
-    model = _build_model(args.model, meta=True)
+    model = _build_model(args.model, args.device)
     explanation = explain(model, compile_checked(policy))
     diagnostics = sorted(check_model(policy, model)
                          + missing_checkpoints(policy, _name(args.policy))
@@ -649,27 +745,47 @@ def _log_warnings(stream: TextIO) -> Iterator[None]:
 _SAVERS = {".safetensors": "safetensors", ".pt": "torch", ".pth": "torch", ".bin": "torch"}
 
 
+def _state(model: Any) -> dict[str, Any]:
+    """The state dict to save: torch's, or for a model nested deeper than torch's recursive
+    ``state_dict`` can walk, the same tensors found by initdsl's own walk."""
+    try:
+        return model.state_dict()
+    except RecursionError:
+        from ..core.walk import state_tensors
+
+        return {key: tensor.detach() for key, tensor in state_tensors(model).items()}
+
+
 def _save(model: Any, path: str) -> int:
+    """Save ``model``'s state dict to ``path``, whole or not at all (a temporary file first)."""
     import torch
 
-    state = model.state_dict()
-    if _SAVERS[Path(path).suffix] == "torch":
-        torch.save(state, path)
-        return len(state)
-    from safetensors.torch import save_file
+    state = _state(model)
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp{target.suffix}")
+    try:
+        if _SAVERS[target.suffix] == "torch":
+            torch.save(state, temporary)
+        else:
+            from safetensors.torch import save_file
 
-    # safetensors refuses tensors that share memory (tied weights): store copies.
-    seen: set[tuple[int, int]] = set()
-    tensors = {}
-    for key, tensor in state.items():
-        tensor = tensor.detach()
-        ident = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
-        if ident in seen or not tensor.is_contiguous():
-            tensor = tensor.contiguous().clone()
-        seen.add(ident)
-        tensors[key] = tensor
-    save_file(tensors, path)
-    return len(tensors)
+            # safetensors refuses tensors that share memory (tied weights): store copies.
+            seen: set[tuple[int, int]] = set()
+            tensors = {}
+            for key, tensor in state.items():
+                tensor = tensor.detach()
+                ident = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
+                if ident in seen or not tensor.is_contiguous():
+                    tensor = tensor.contiguous().clone()
+                seen.add(ident)
+                tensors[key] = tensor
+            save_file(tensors, str(temporary))
+        # An interrupted or failed save never leaves a truncated file, nor clobbers a good one.
+        os.replace(temporary, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+    return len(state)
 
 
 def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
@@ -685,9 +801,14 @@ def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
     if suffix not in _SAVERS:
         raise UsageError(f"--out {args.out}: the extension says how to save; use "
                          f"{', '.join(_SAVERS)}")
+    if _SAVERS[suffix] == "safetensors" and importlib.util.find_spec("safetensors") is None:
+        raise UsageError(f"--out {args.out}: saving .safetensors needs the safetensors "
+                         "package (pip install safetensors); or save as .pt")
     parent = Path(args.out).parent
     if not parent.is_dir():
         raise UsageError(f"--out {args.out}: directory {parent} does not exist")
+    _import_modules(args)
+    _load_factory(args.model)  # first: the model's file may register initializers
     source = _read(args.policy)
     err_style = Style.for_stream(sys.stderr, args.color)
     try:
@@ -699,7 +820,7 @@ def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
     if args.seed is not None:
         torch.manual_seed(args.seed)
     with progress.phase("building the model"):
-        model = _build_model(args.model, meta=False)
+        model = _build_model(args.model, None)
     try:
         with progress.phase("initializing", lambda: LEDGER.clock), _log_warnings(sys.stderr):
             record = apply(model, source, filename=_name(args.policy))
@@ -728,21 +849,44 @@ def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
 # -- the parser ----------------------------------------------------------------------------
 
 
+def _common_options(default: Any) -> argparse.ArgumentParser:
+    """``--color`` and ``--traceback``; ``default=None`` gives them their defaults."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--color", choices=("auto", "always", "never"),
+                         default="auto" if default is None else default,
+                         help="colour output: on a terminal (auto, the default), always, or "
+                         "never; NO_COLOR in the environment turns it off")
+    options.add_argument("--traceback", action="store_true",
+                         default=False if default is None else default,
+                         help="on an internal error, or a model that fails to build, print "
+                         "the Python traceback")
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``initdsl`` argument parser (one subcommand per command)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                        help="colour output: on a terminal (auto, the default), always, or "
-                        "never; NO_COLOR in the environment turns it off")
+    # The options every command takes, before the command or after it. The
+    # commands' copies have no defaults, so that one given before the command
+    # is not reset by the command's parser.
+    common = _common_options(argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
-        prog="initdsl",
+        prog="initdsl", parents=[_common_options(None)],
         description="Readable, checkable weight-initialization policies for PyTorch.",
         epilog="Exit codes: 0 clean, 1 findings, 2 usage error or crash. See docs/cli.md.")
     parser.add_argument("--version", action="version", version=f"initdsl {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     spec_help = ("the model: MODULE:FACTORY or FILE.py:FACTORY, optionally with literal "
-                 "arguments, e.g. 'initdsl.zoo:gpt(depth=48, dim=8192, heads=64)'")
+                 "arguments, e.g. 'initdsl.zoo:gpt(depth=48, dim=8192, heads=64)'; its module "
+                 "is imported before the policy is checked")
+    import_help = ("import MODULE (a dotted name or a .py file) first, for the initializers "
+                   "it registers; repeatable")
+    device_help = ("where to build the model: meta (the default: shapes only, nothing "
+                   "allocated) or cpu, for constructors that read values")
+
+    def importing(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                         default=[], help=import_help)
 
     sub = commands.add_parser("compile", parents=[common], help="policy -> init_cfg",
                               description="Print the init_cfg a policy compiles to, as Python "
@@ -750,6 +894,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "or as JSON.")
     sub.add_argument("policy", metavar="POLICY", help="policy file ('-' for stdin)")
     sub.add_argument("--json", action="store_true", help="print JSON (docs/cli.md)")
+    importing(sub)
     sub.set_defaults(run=_cmd_compile)
 
     sub = commands.add_parser("decompile", parents=[common], help="init_cfg -> policy",
@@ -757,6 +902,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "JSON, a Python literal, or `init_cfg = ...` with dict(...) calls "
                               "(read with ast, never executed).")
     sub.add_argument("file", metavar="FILE", help="init_cfg file ('-' for stdin)")
+    importing(sub)
     sub.set_defaults(run=_cmd_decompile)
 
     sub = commands.add_parser("fmt", parents=[common], help="format policy files in place",
@@ -772,9 +918,11 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Report every diagnostic of the language and the lint "
                               "rules (docs/cli.md lists the codes).")
     sub.add_argument("files", metavar="FILE", nargs="+")
-    sub.add_argument("--model", metavar="SPEC", help=spec_help + "; built on the meta device")
+    sub.add_argument("--model", metavar="SPEC", help=spec_help)
+    sub.add_argument("--device", default="meta", metavar="DEVICE", help=device_help)
     sub.add_argument("--json", action="store_true", help="print JSON (docs/cli.md)")
     sub.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    importing(sub)
     sub.set_defaults(run=_cmd_lint)
 
     sub = commands.add_parser("explain", parents=[common],
@@ -785,10 +933,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "written.")
     sub.add_argument("policy", metavar="POLICY")
     sub.add_argument("--model", metavar="SPEC", required=True, help=spec_help)
+    sub.add_argument("--device", default="meta", metavar="DEVICE", help=device_help)
     sub.add_argument("--json", action="store_true", help="print JSON (docs/cli.md)")
     sub.add_argument("--expand", action="store_true",
                      help="one row per parameter (by default, parameters that differ only in "
                      "an index and are written alike share a row: blocks.{0..11}.norm1.weight)")
+    importing(sub)
     sub.set_defaults(run=_cmd_explain)
 
     sub = commands.add_parser("apply", parents=[common],
@@ -801,6 +951,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", metavar="FILE", required=True)
     sub.add_argument("--seed", type=int, metavar="N",
                      help="torch.manual_seed(N) before the model is built")
+    importing(sub)
     sub.set_defaults(run=_cmd_apply)
     return parser
 
@@ -812,10 +963,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     style = Style.for_stream(sys.stdout, args.color)
+    show_traceback = args.traceback or bool(os.environ.get("INITDSL_TRACEBACK"))
     try:
         return args.run(args, style)
+    except UnreadableFile as error:
+        _write(sys.stderr, error.report(args.command))
+        return 2
     except (UsageError, ModelSpecError) as error:
-        _write(sys.stderr, f"initdsl {args.command}: error: {error}")
+        hint = " (--traceback shows where)" if error.__cause__ is not None else ""
+        _write(sys.stderr, f"initdsl {args.command}: error: {error}"
+                           f"{'' if show_traceback else hint}")
+        if show_traceback and error.__cause__ is not None:
+            _write(sys.stderr, "".join(traceback.format_exception(error.__cause__)))
         return 2
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep Python from
@@ -827,9 +986,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:  # noqa: BLE001 - one line instead of a traceback
         _write(sys.stderr, f"initdsl {args.command}: internal error: "
-                           f"{type(error).__name__}: {error}")
-        if os.environ.get("INITDSL_TRACEBACK"):
-            raise
+                           f"{type(error).__name__}: {error}"
+                           f"{'' if show_traceback else ' (--traceback shows where)'}")
+        if show_traceback:
+            _write(sys.stderr, "".join(traceback.format_exception(error)))
         return 2
 
 

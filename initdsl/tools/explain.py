@@ -32,7 +32,12 @@ import attrs
 import torch
 from torch import nn
 
-from ..core.checkpoint import read_checkpoint, select_state_dict
+from ..core.checkpoint import (
+    check_map_location,
+    check_tensors,
+    read_checkpoint,
+    select_state_dict,
+)
 from ..core.initializers import PretrainedInit
 from ..core.planner import Block, Call, Load, Planner, Write
 from ..core.protocol import has_own_init_weights, takes_init_cfg
@@ -41,6 +46,7 @@ from ..core.provenance import jsonable as _jsonable
 from ..core.walk import named_parameters, parameters, state_tensors
 from ..errors import (
     CheckpointNotFoundError,
+    CheckpointUnpicklingError,
     InitAssertionError,
     InitError,
 )
@@ -298,13 +304,17 @@ class Explanation:
 
 # -- checkpoints, by keys and shapes -------------------------------------------------------
 
-def read_checkpoint_shapes(source: str, weights_only: bool = True) -> Any:
+def read_checkpoint_shapes(source: str) -> Any:
     """A checkpoint's structure with every tensor replaced by a ``meta`` tensor.
 
-    No tensor data is read and nothing is downloaded: a remote checkpoint
-    that is not in torch's hub cache raises ``LookupError``.
+    No tensor data is read, nothing is downloaded (a remote checkpoint that
+    is not in torch's hub cache raises ``LookupError``), and nothing is
+    unpickled but tensors and plain containers: a checkpoint that holds other
+    Python objects raises :class:`~initdsl.CheckpointUnpicklingError`, even
+    where the policy says ``weights_only false`` — looking at a policy must
+    never run code from a checkpoint.
     """
-    return read_checkpoint(source, "meta", weights_only, download=False)
+    return read_checkpoint(source, "meta", True, download=False)
 
 
 def _compatible(checkpoint_shape: tuple[int, ...], model_shape: tuple[int, ...]) -> bool:
@@ -324,7 +334,7 @@ class _StaticPlanner(Planner):
         super().__init__(root, scopes, source_of)
         self.problems: list[Problem] = []
         self.unknown: dict[int, str] = {}
-        self._shapes: dict[tuple[str, bool], Any] = {}
+        self._shapes: dict[str, Any] = {}
 
     def plan_rule(self, initializer: Any, module: nn.Module, path: str, origin: Origin,
                   whole: bool) -> list:
@@ -347,14 +357,24 @@ class _StaticPlanner(Planner):
                   origin: Origin) -> Load:
         record = Record(writer="Pretrained", args=initializer.args, origin=origin,
                         text=initializer.describe())
-        key = (initializer.checkpoint, initializer.weights_only)
+        key = initializer.checkpoint
         try:
+            check_map_location(initializer.map_location)
             if key not in self._shapes:
-                self._shapes[key] = read_checkpoint_shapes(*key)
+                self._shapes[key] = read_checkpoint_shapes(key)
             state = select_state_dict(self._shapes[key], initializer.prefix,
                                       initializer.checkpoint)
+            check_tensors(state, initializer.checkpoint)
         except CheckpointNotFoundError as error:
             return self._unknown(module, path, initializer, record, "checkpoint-missing", error)
+        except CheckpointUnpicklingError:
+            step = Load(module, path, initializer, {}, record)
+            trust = ("the policy trusts it (weights_only false), but " if
+                     not initializer.weights_only else "")
+            self.unknown[id(step)] = (
+                f"it holds Python objects besides tensors; {trust}explain and lint never "
+                "unpickle them, so what it loads is not known")
+            return step
         except InitAssertionError as error:
             stored = self._shapes[key]
             if isinstance(stored, dict):
@@ -401,14 +421,19 @@ def explain(model: nn.Module, policy: Compiled | Mapping[str, Any] | Sequence[An
     missing checkpoint) are collected in ``problems`` instead of raised.
     """
     compiled = compile_for(model, policy)
-    planner = _StaticPlanner(model, compiled.scopes, compiled.source_of)
     problems: list[Problem] = []
+    steps: tuple = ()
     try:
-        block = planner.init_weights(model, "")
-        steps: tuple = block.steps or ()
-    except InitError as error:
+        planner = _StaticPlanner(model, compiled.scopes, compiled.source_of)
+    except InitError as error:  # a scope names no module of the model
+        planner = _StaticPlanner(model, {}, compiled.source_of)
         problems.append(Problem("plan", error.message, None, error))
-        steps = ()
+    else:
+        try:
+            block = planner.init_weights(model, "")
+            steps = block.steps or ()
+        except InitError as error:
+            problems.append(Problem("plan", error.message, None, error))
     problems[:0] = planner.problems
 
     params = list(named_parameters(model))

@@ -27,16 +27,20 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import torch
-from torch import nn
 
-__all__ = ["ModelSpec", "ModelSpecError", "parse_spec", "load_factory", "build"]
+from ..errors import InitError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["ModelSpec", "ModelSpecError", "parse_spec", "load_module", "load_factory",
+           "import_target", "build"]
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(InitError, ValueError):
     """A spec that cannot be parsed, imported, called, or that does not build a module."""
 
 
@@ -146,24 +150,49 @@ def _import_file(target: str) -> Any:
     try:
         with _on_path(str(path.parent)):
             spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[name]
+        raise ModelSpecError(f"model file {target} fails to import: {_described(error)}"
+                             ) from error
     except BaseException:
         del sys.modules[name]
         raise
     return module
 
 
+def _described(error: BaseException) -> str:
+    """``Type: message``, with the line of a syntax error."""
+    if isinstance(error, SyntaxError) and error.lineno:
+        return f"SyntaxError: {error.msg} (line {error.lineno})"
+    return f"{type(error).__name__}: {error}"
+
+
+def import_target(target: str) -> Any:
+    """Import ``target``, a dotted module name or a Python file (as a spec's target is read)."""
+    return load_module(ModelSpec(target, "_"))
+
+
+def load_module(spec: ModelSpec) -> Any:
+    """Import the spec's target module."""
+    if spec.is_file:
+        return _import_file(spec.target)
+    try:
+        with _on_path(os.getcwd()):
+            return importlib.import_module(spec.target)
+    except ModuleNotFoundError as error:
+        if error.name and spec.target.startswith(error.name):
+            raise ModelSpecError(f"cannot import {spec.target!r} ({error})") from None
+        raise ModelSpecError(f"{spec.target} fails to import: {_described(error)}"
+                             ) from error
+    except Exception as error:
+        raise ModelSpecError(f"{spec.target} fails to import: {_described(error)}"
+                             ) from error
+
+
 def load_factory(spec: ModelSpec | str) -> Callable[..., Any]:
     """Import the spec's target and return its factory (not called)."""
     spec = parse_spec(spec) if isinstance(spec, str) else spec
-    if spec.is_file:
-        module = _import_file(spec.target)
-    else:
-        try:
-            with _on_path(os.getcwd()):
-                module = importlib.import_module(spec.target)
-        except ModuleNotFoundError as error:
-            raise ModelSpecError(f"model spec {str(spec)!r}: cannot import {spec.target!r} "
-                                 f"({error})") from None
+    module = load_module(spec)
     factory: Any = module
     for part in spec.factory.split("."):
         if not hasattr(factory, part):
@@ -179,23 +208,38 @@ def load_factory(spec: ModelSpec | str) -> Callable[..., Any]:
     return factory
 
 
-def build(spec: ModelSpec | str, *, meta: bool = False) -> nn.Module:
-    """Build the model a spec names; with ``meta=True`` on the ``meta`` device.
+def build(spec: ModelSpec | str, *, meta: bool = False, device: str | None = None
+          ) -> nn.Module:
+    """Build the model a spec names, on ``device`` (``meta=True``: on the ``meta`` device).
 
     On ``meta`` every parameter has its shape and dtype but no storage, so a
-    model of any size builds instantly and nothing can read its values.
+    model of any size builds instantly and nothing can read its values. A
+    constructor that reads values (``x.item()``, timm's drop-path rates) fails
+    there; the error says to build it on the CPU instead (``--device cpu``).
     """
+    import torch
+    from torch import nn
+
     spec = parse_spec(spec) if isinstance(spec, str) else spec
     factory = load_factory(spec)
-    device = torch.device("meta") if meta else contextlib.nullcontext()
+    where = "meta" if meta and device is None else device
     try:
-        with device:
+        context: Any = torch.device(where) if where else contextlib.nullcontext()
+    except RuntimeError as error:
+        raise ModelSpecError(f"device {where!r}: {error}") from None
+    try:
+        with context:
             model = factory(*spec.args, **spec.kwargs)
     except ModelSpecError:
         raise
     except Exception as error:
+        hint = ""
+        if where == "meta" and "meta" in str(error).lower():
+            hint = ("; the model is built on the meta device, which holds no data, so a "
+                    "constructor that reads values fails there: build it on the CPU with "
+                    "--device cpu")
         raise ModelSpecError(f"{spec}: the factory raised {type(error).__name__}: {error}"
-                             ) from error
+                             f"{hint}") from error
     if not isinstance(model, nn.Module):
         raise ModelSpecError(f"{spec} returned an object of type {type(model).__name__}, not a "
                              "torch.nn.Module")

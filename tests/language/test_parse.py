@@ -26,7 +26,8 @@ from initdsl.language.ast import (
     String,
 )
 from initdsl.language.formatter import generate
-from initdsl.language.parser import grammar_text, parse_recovering
+from initdsl.language.lark_reader import grammar_text
+from initdsl.language.parser import parse_recovering
 
 # -- text → tree -------------------------------------------------------------------------------
 

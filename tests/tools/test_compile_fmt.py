@@ -172,4 +172,5 @@ def test_fmt_stdin_to_stdout():
     result = cli("fmt", "-", stdin=UNFORMATTED)
     assert result.returncode == 0 and result.stdout == initdsl.format(UNFORMATTED)
     check = cli("fmt", "--check", "-", stdin=UNFORMATTED)
-    assert check.returncode == 1 and check.stdout == ""
+    # It says what it found, as it does for a file; standard input is called <stdin>.
+    assert check.returncode == 1 and check.stdout == "would reformat <stdin>\n"

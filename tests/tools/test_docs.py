@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from initdsl.tools.lint import LINT_CODES
+from initdsl.tools.findings import LINT_CODES
 from tests.tools.conftest import REPO, cli
 
 CLI_DOC = (REPO / "docs" / "cli.md").read_text()

@@ -109,8 +109,11 @@ def test_negative_cases_of_model_rules_are_clean(linted):
 def test_json_schema(linted):
     for document in linted["documents"]:
         assert document["version"] == 1 and document["command"] == "lint"
-        assert set(document) == {"version", "command", "model", "diagnostics", "summary"}
-        assert set(document["summary"]) == {"files", "errors", "warnings", "info"}
+        assert set(document) == {"version", "command", "model", "diagnostics", "unreadable",
+                                 "summary"}
+        assert set(document["summary"]) == {"files", "errors", "warnings", "info",
+                                            "unreadable"}
+        assert document["unreadable"] == [] and document["summary"]["unreadable"] == 0
         for diagnostic in document["diagnostics"]:
             assert set(diagnostic) == {"code", "severity", "message", "path", "line", "column",
                                        "end_line", "end_column"}

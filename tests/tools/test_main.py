@@ -47,4 +47,9 @@ def test_unexpected_exceptions_exit_2_with_one_line(monkeypatch):
     monkeypatch.setattr(initdsl.tools.lint, "lint", broken)
     result = cli("lint", "-", stdin="Linear -> kaiming\n")
     assert result.returncode == 2
-    assert result.stderr == "initdsl lint: internal error: RuntimeError: something broke\n"
+    assert result.stderr == ("initdsl lint: internal error: RuntimeError: something broke "
+                             "(--traceback shows where)\n")
+    shown = cli("--traceback", "lint", "-", stdin="Linear -> kaiming\n")
+    assert shown.returncode == 2
+    assert "Traceback (most recent call last)" in shown.stderr
+    assert shown.stderr.rstrip().endswith("RuntimeError: something broke")

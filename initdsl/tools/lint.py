@@ -1,0 +1,187 @@
+"""Lint: findings about a policy beyond "does it compile", with stable codes.
+
+:func:`lint` returns every diagnostic of the language (syntax ``E001``, the
+checks ``E1xx``, and with a model ``E170``/``E171`` and what planning finds,
+``E122``/``E132``/``E133``) plus the lint rules, each a
+:class:`~initdsl.Diagnostic` with a severity (``"error"``, ``"warning"`` or
+``"info"``) and the position of the rule it is about. docs/cli.md lists
+every code with an example.
+
+The rules that read only the text are here; they need no torch, so that
+``initdsl lint`` without a model starts in a fraction of a second:
+
+* ``W201`` a layer name that is no known module class (torch's, a torch base
+  class such as ``_BatchNorm``, or any ``nn.Module`` subclass imported);
+* ``E202`` a checkpoint file that does not exist (relative paths are
+  resolved against the current directory, as a run resolves them);
+* ``E203`` a checkpoint named with a scheme no run can read (``torchvision://``).
+
+The rules that need the model are in :mod:`initdsl.tools.lint_model`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ..diagnostics import Diagnostic
+from ..language.ast import (
+    LayerRule,
+    Load,
+    LoadRule,
+    NameRule,
+    Policy,
+    scoped_statements,
+)
+from ..language.checker import check
+from ..language.parser import parse_recovering
+from .findings import did_you_mean, finding
+from .torch_classes import TORCH_MODULE_NAMES
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .explain import Explanation
+
+__all__ = ["LintResult", "lint", "known_layer_names", "missing_checkpoints"]
+
+#: The schemes a checkpoint may be read from (anything else with ``://`` is ``E203``).
+_SCHEMES = ("http://", "https://", "file://")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+@attrs.frozen
+class LintResult:
+    """The diagnostics of one policy, the policy text, and the explanation if one was made."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    source: str
+    explanation: Explanation | None = None
+
+
+def lint(text: str, filename: str, model: nn.Module | None = None) -> LintResult:
+    """Every diagnostic for the policy ``text`` (named ``filename``), sorted by position.
+
+    With ``model`` (build it on the ``meta`` device: nothing is written or
+    allocated) the model rules run too. Rules that need a compiled policy
+    run only when the policy has no errors of the language; rules about
+    what a run leaves behind only when the run would not fail.
+    """
+    policy, found = parse_recovering(text, filename)
+    found = list(found) + check(policy)
+    language_errors = bool(found)
+    found += missing_checkpoints(policy, filename)
+    explanation = None
+    if model is None:
+        found += _unknown_layers(policy)
+    else:
+        # Imported here, not above: the rules below need torch and the model.
+        from .lint_model import model_findings
+
+        more, explanation = model_findings(policy, model, filename,
+                                           compiles=not language_errors,
+                                           failing=_errors(found))
+        found += more
+    found.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
+    return LintResult(tuple(found), text, explanation)
+
+
+def _errors(diagnostics: list[Diagnostic]) -> bool:
+    return any(d.severity == "error" for d in diagnostics)
+
+
+# -- the rules that read only the text -------------------------------------------------------
+
+
+def _loads(policy: Policy) -> Iterator[Load]:
+    for _, statement in scoped_statements(policy.statements):
+        if isinstance(statement, LoadRule):
+            yield statement.load
+        elif isinstance(statement, NameRule) and isinstance(statement.target, Load):
+            yield statement.target
+
+
+def known_layer_names(*names: str) -> frozenset[str]:
+    """Names a ``layer`` can usefully hold: each imported ``nn.Module`` subclass and its bases.
+
+    With ``names``, only whether those are known matters: when every one is
+    in the snapshot of torch's own classes
+    (:data:`~initdsl.tools.torch_classes.TORCH_MODULE_NAMES`), torch is not
+    imported and the snapshot (with initdsl's ``BaseModule``) is returned.
+    """
+    static = TORCH_MODULE_NAMES | {"BaseModule"}
+    if names and all(name in static for name in names) and "torch" not in sys.modules:
+        return static
+    from torch import nn
+
+    from ..core.matcher import class_names
+
+    known = {"Module"}
+    seen: set[type] = set()
+    stack: list[type] = [nn.Module]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                known.update(class_names(sub))
+                stack.append(sub)
+    return frozenset(known)
+
+
+def _unknown_layers(policy: Policy) -> list[Diagnostic]:
+    layers = [layer for _, statement in scoped_statements(policy.statements)
+              if isinstance(statement, LayerRule) for layer in statement.layers]
+    if not layers:
+        return []
+    known = known_layer_names(*(layer.name for layer in layers))
+    return [finding("W201", f"`{layer.name}` is not a known module class (of torch.nn, a "
+                    "torch base class such as `_BatchNorm`, or an imported nn.Module "
+                    "subclass), so the rule matches nothing unless the model defines it"
+                    f"{did_you_mean(layer.name, known)}", layer.span)
+            for layer in layers if layer.name not in known]
+
+
+def missing_checkpoints(policy: Policy, filename: str) -> list[Diagnostic]:
+    """``E202`` for every load of a local checkpoint file that does not exist, ``E203`` for
+    every checkpoint named with a scheme no run reads.
+
+    Relative paths are resolved against the current directory, as a run
+    resolves them; URLs are not checked (linting does not use the network).
+    """
+    found = []
+    here = Path(filename).parent if filename else Path(".")
+    for load in _loads(policy):
+        source = load.checkpoint.value
+        span = load.checkpoint.span or load.span
+        if source.startswith(("http://", "https://")):
+            continue  # checked only when run: linting does not touch the network
+        if _SCHEME.match(source) and not source.startswith(_SCHEMES):
+            scheme = source.split("://")[0]
+            found.append(finding(
+                "E203", f"checkpoint `{source}`: the scheme `{scheme}://` is not supported "
+                "(a run reads local paths, file:// and http(s):// URLs); download the file "
+                "and load it by its path", span))
+            continue
+        path = source
+        if source.startswith("file://"):
+            path = urllib.request.url2pathname(urllib.parse.urlparse(source).path)
+        path = os.path.expanduser(path)
+        if os.path.isfile(path):
+            continue
+        hint = ""
+        beside = here / path
+        if not os.path.isabs(path) and str(here) not in ("", ".") and beside.is_file():
+            hint = (f"; it exists relative to the policy file ({beside}): run from "
+                    f"{here} or write that path")
+        found.append(finding(
+            "E202", f"checkpoint `{source}` does not exist (relative paths are read from the "
+            f"current directory, {os.getcwd()}){hint}", span))
+    return found
