@@ -205,6 +205,7 @@ class _Checker:
         # many rules, and building an initializer to validate it is the
         # costliest step of a check.
         self.valid: set[Any] = set()
+        self._unknown_words: dict[str, str] = {}
 
     def report(self, code: str, message: str, span: Span | None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span or self.span))
@@ -342,20 +343,28 @@ class _Checker:
                         "differ in more than case and underscores", call.name_span)
             return None
         if not names:
-            words = sorted(self.initializers.words)
-            hint = _suggest(word, words)
-            if not hint:
-                guess = snake_case(word).removesuffix("_init")
-                hint = f"; did you mean `{guess}`?" if guess in self.initializers.words else ""
-            self.report("E101", f"unknown initializer `{word}`{hint} (known: "
-                        f"{', '.join(w for w in words if w != snake_case(PRETRAINED))})",
-                        call.name_span)
+            self.report("E101", self._unknown(word), call.name_span)
             return None
         if names[0] == PRETRAINED:
             self.report("E103", f"`{word}` is not a layer initializer; load checkpoints with "
                         '`load "path"`', call.name_span)
             return None
         return self.initializers.registry.get(names[0])
+
+    def _unknown(self, word: str) -> str:
+        """The ``E101`` message for ``word``, worked out once per word (suggestions are slow)."""
+        message = self._unknown_words.get(word)
+        if message is None:
+            words = sorted(self.initializers.words)
+            hint = _suggest(word, words)
+            if not hint:
+                guess = snake_case(word).removesuffix("_init")
+                hint = f"; did you mean `{guess}`?" if guess in self.initializers.words else ""
+            pretrained = snake_case(PRETRAINED)
+            message = self._unknown_words[word] = (
+                f"unknown initializer `{word}`{hint} (known: "
+                f"{', '.join(w for w in words if w != pretrained)})")
+        return message
 
     def validate(self, cls: Any, cfg: dict[str, Any], nodes: Mapping[str, Arg | Any],
                  fallback: Span | None, type_code: str, choice_code: str, value_code: str

@@ -10,6 +10,9 @@ __all__ = ["CODES"]
 
 CODES: dict[str, str] = {
     "E001": "syntax error",
+    "E002": "number literal out of range",
+    "E003": "scopes nested too deep",
+    "E004": "policy file is not UTF-8",
     "E101": "unknown initializer",
     "E102": "ambiguous initializer name",
     "E103": "Pretrained used as an initializer",
@@ -25,6 +28,7 @@ CODES: dict[str, str] = {
     "E130": "unknown load option",
     "E131": "duplicate load option",
     "E132": "invalid load option value",
+    "E133": "checkpoint cannot be read",
     "E140": "name-only rule with nothing to inherit",
     "E141": "name rule with a load has nothing to attach to",
     "E142": "invalid child name",

@@ -16,13 +16,14 @@ How statements become cfgs (per block, in order):
 * a name rule with nothing to attach to → a cfg carrying only that
   override: ``name x -> xavier(gain=2)`` → ``dict(type='Xavier', gain=2,
   override=dict(name='x'))``;
-* ``scope a.b { ... }`` → the block's cfgs under ``"a.b"``. Every module on
-  the path is named (``"a"`` gets ``[]`` if it has no rules of its own), so
-  the init chain reaches ``a.b`` through ``a`` even when ``a`` is a plain
-  ``nn.Module``. Scopes with the same path add to one list, in text order.
+* ``scope a.b { ... }`` → the block's cfgs under ``"a.b"``; only the modules
+  scopes name are keys (the planner lets the init chain pass the plain
+  modules on the path to ``a.b``, and a ``BaseModule`` there keeps its own
+  ``init_cfg``). Scopes with the same path add to one list, in text order.
 
 Each compiled cfg is mapped back to the rule that wrote it (for provenance):
-``(scope path, index, override index or None) → Span``.
+``(scope path, index, override index or None) → Span``, and each of its
+arguments to where its value was written (for errors found while planning).
 """
 
 from __future__ import annotations

@@ -111,18 +111,38 @@ def parse_recovering(text: str, filename: str | None = None
         # do not count it as a column).
         text = text[1:]
     with no_gc():
-        try:
-            statements, comments = fast_reader.read(text, file)
-            diagnostics: list[Diagnostic] = []
-        except fast_reader.Reject:
-            # Imported here: text without errors never needs Lark (nor its import time).
+        recovery = _Recovery(file)
+        statements, comments = fast_reader.read(text, file, recovery)
+        policy = Policy(statements, span=_whole(text, file), source=text)
+        return _attach_comments(policy, comments, text), sorted(recovery.diagnostics,
+                                                                key=_order)
+
+
+class _Recovery(fast_reader.Recovery):
+    """Lark's recovery (:class:`~initdsl.language.lark_reader.LarkRecovery`), made only when
+    the fast reader first rejects a statement: text without errors never imports Lark."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__()
+        self.file = file
+        self._lark: fast_reader.Recovery | None = None
+
+    def lark(self) -> fast_reader.Recovery:
+        if self._lark is None:
             from .lark_reader import LarkRecovery
 
-            recovery = LarkRecovery(file)
-            statements, comments = fast_reader.read(text, file, recovery)
-            diagnostics = sorted(recovery.diagnostics, key=_order)
-        policy = Policy(statements, span=_whole(text, file), source=text)
-        return _attach_comments(policy, comments, text), diagnostics
+            self._lark = LarkRecovery(self.file)
+            self._lark.diagnostics = self.diagnostics  # one list of findings
+        return self._lark
+
+    def statement(self, region: fast_reader.Region) -> Statement | None:
+        return self.lark().statement(region)
+
+    def scope_header(self, region: fast_reader.Region) -> Scope | None:
+        return self.lark().scope_header(region)
+
+    def at_end_of_scope(self, tail: str) -> str:
+        return self.lark().at_end_of_scope(tail)
 
 
 def parse_with_lark(text: str, filename: str | None = None

@@ -20,13 +20,7 @@ def test_end_to_end_compile_and_fmt_check(tmp_path):
     assert (compiled.returncode, compiled.stderr) == (0, "")
     assert compiled.stdout == (
         "init_cfg = [\n"
-        "    dict(\n"
-        "        type='TruncNormal',\n"
-        "        layer='Linear',\n"
-        "        std=0.02,\n"
-        "        bias=0,\n"
-        "        override=dict(name='head', type='Constant', val=0),\n"
-        "    ),\n"
+        "    dict(type='TruncNormal', layer='Linear', std=0.02, bias=0),\n"
         "    dict(type='Constant', layer='LayerNorm', val=1, bias=0),\n"
         "]\n")
     assert read_init_cfg(compiled.stdout, "out.py") == initdsl.compile(VIT.read_text())
@@ -51,10 +45,9 @@ def test_compile_json_schema():
     assert document["version"] == 1 and document["command"] == "compile"
     assert document["scoped"] is False
     assert document["init_cfg"] == initdsl.compile(VIT.read_text())
-    assert document["sources"][0] == {"module": "", "index": 0, "override": None,
-                                      "source": f"{VIT}:4:1"}
-    assert {"module": "", "index": 0, "override": 0, "source": f"{VIT}:5:1"} \
-        in document["sources"]
+    assert document["sources"] == [
+        {"module": "", "index": 0, "override": None, "source": f"{VIT}:5:1"},
+        {"module": "", "index": 1, "override": None, "source": f"{VIT}:6:1"}]
 
 
 def test_compile_errors_exit_1_with_every_diagnostic(tmp_path):

@@ -39,10 +39,11 @@ def test_table_for_a_bundled_example(subprocess_runs):
     qkv = rows["blocks.{0..11}.attn.qkv.weight"]
     assert "(2304, 768)" in qkv
     assert "TruncNormal(mean=0, std=0.02, a=-2, b=2, bias=0)" in qkv
-    assert qkv.endswith(f"{VIT}:4:1")
-    assert "Constant(val=0, bias=0)" in rows["head.weight"] and rows["head.bias"].endswith(":5:1")
-    assert lines[-1] == ("VisionTransformer: 152 parameters (86,567,656 values): TruncNormal 96, "
-                         "Constant 52, not written 4 (742,656 values); none loaded from a "
+    assert qkv.endswith(f"{VIT}:5:1")
+    assert "TruncNormal(" in rows["head.weight"] and rows["head.bias"].endswith(":5:1")
+    assert "Constant(val=1, bias=0)" in rows["norm.weight"] and rows["norm.bias"].endswith(":6:1")
+    assert lines[-1] == ("VisionTransformer: 152 parameters (86,567,656 values): TruncNormal 98, "
+                         "Constant 50, not written 4 (742,656 values); none loaded from a "
                          "checkpoint")
 
 
