@@ -204,9 +204,11 @@ def read_checkpoint(source: str, map_location: Any = "cpu", weights_only: bool =
             return torch.load(path, map_location=map_location, weights_only=weights_only)
     except pickle.UnpicklingError as error:
         first = _first_line(error)
-        for line in str(error).splitlines():  # torch's safe unpickler says why last
+        lines = str(error).splitlines()
+        for number, line in enumerate(lines):  # torch's safe unpickler says why last
             if "WeightsUnpickler error:" in line:
-                first = line.split("WeightsUnpickler error:", 1)[1].strip()
+                rest = [line.split("WeightsUnpickler error:", 1)[1], *lines[number + 1:]]
+                first = next((part.strip() for part in rest if part.strip()), first)
         if weights_only and "Unsupported global" in str(error):
             raise CheckpointUnpicklingError(
                 f"{path} holds Python objects that safe loading refuses ({first}). "
@@ -345,12 +347,16 @@ def load_state_dict(
                 local, key_prefix, local_metadata, True, missing, unexpected, messages
             )
             stack.append((target, local, key_prefix, True))
-            children = []
-            for name, child in target._modules.items():
-                if child is not None:
-                    child_prefix = f"{key_prefix}{name}."
-                    children.append((child, {k: v for k, v in local.items()
-                                             if k.startswith(child_prefix)}, child_prefix, False))
+            # Each key goes to the child its next segment names: one pass over
+            # the module's keys, however many children it has.
+            buckets: dict[str, dict] = {}
+            start = len(key_prefix)
+            for key, value in local.items():
+                dot = key.find(".", start)
+                if dot >= 0:
+                    buckets.setdefault(key[start:dot], {})[key] = value
+            children = [(child, buckets.get(name, {}), f"{key_prefix}{name}.", False)
+                        for name, child in target._modules.items() if child is not None]
             stack.extend(reversed(children))
 
     missing = [k for k in missing if "num_batches_tracked" not in k]

@@ -297,7 +297,7 @@ class Planner:
         source = self._source_of(owner, index, override) if self._source_of else None
         return Origin(owner, index, override, source)
 
-    def _rejected(self, error: InitError, origin: Origin, where: str | None = None
+    def placed(self, error: InitError, origin: Origin, where: str | None = None
                   ) -> InitError:
         """``error`` (found planning the rule at ``origin``, for the tensor ``where`` names)
         placed at the rule and, when the policy says where, at the argument it blames."""
@@ -323,7 +323,10 @@ class Planner:
         bias_argument = "bias" if initializer.bias_prob is None else "bias_prob"
         steps: list[Step] = []
         try:
-            matched = list(matching(module, path, layers, self._walk(module, path)))
+            # A rule without classes (mmengine's cfg without `layer`) matches
+            # nothing: no walk of the subtree for it.
+            matched = list(matching(module, path, layers, self._walk(module, path))
+                           ) if layers is None or layers else []
         except InitError as error:
             raise error.located(str(origin), origin.source) from None
         # The modules a rule matches mostly share a few shapes: resolve each once.
@@ -352,13 +355,13 @@ class Planner:
                     try:
                         dist = resolved[key] = resolve(initializer, weight)
                     except InitError as error:
-                        raise self._rejected(error, origin, where) from None
+                        raise self.placed(error, origin, where) from None
             if bias is not None and bias.dtype not in filled:
                 try:
                     resolve_fill(initializer.bias, bias, name, bias_argument)
                 except InitError as error:
                     where = f"{_join(sub_path, 'bias')} ({type(sub).__name__})"
-                    raise self._rejected(error, origin, where) from None
+                    raise self.placed(error, origin, where) from None
                 filled.add(bias.dtype)
             if weight is not None or bias is not None:
                 steps.append(Write(sub, sub_path, initializer, record, dist))
@@ -395,7 +398,7 @@ class Planner:
             check_tensors(state_dict, initializer.checkpoint)
         except InitError as error:
             if error.code is not None:
-                raise self._rejected(error, origin) from None
+                raise self.placed(error, origin) from None
             raise error.located(str(origin), origin.source) from None
         record = Record(writer="Pretrained", args=initializer.args, origin=origin,
                         text=initializer.describe())

@@ -62,7 +62,7 @@ from .ast import (
 )
 
 __all__ = ["Reject", "Recovery", "Region", "read", "MAX_SCOPE_DEPTH", "number",
-           "NumberOutOfRange"]
+           "NumberOutOfRange", "too_deep"]
 
 #: How deep scopes may nest (``E003`` beyond): real policies nest a few levels,
 #: and every stage that walks the tree may recurse once per level.
@@ -105,6 +105,13 @@ def number(token: str, negative: bool) -> int | float:
                 f"{token} is out of range: it is smaller than the smallest float "
                 "(about 5e-324) and would be read as 0")
     return -value if negative else value
+
+
+def too_deep(depth: int) -> str:
+    """The ``E003`` message for a scope opened at ``depth`` (past :data:`MAX_SCOPE_DEPTH`)."""
+    return (f"scopes nest at most {MAX_SCOPE_DEPTH} deep, and this one would be number "
+            f"{depth}; name a deep module with one dotted path (`scope a.b.c {{ ... }}`) "
+            "instead of nesting")
 
 
 @attrs.frozen
@@ -427,10 +434,7 @@ class _Reader:
         if self.depth >= MAX_SCOPE_DEPTH:
             if self.recovery is None:
                 raise Reject
-            self.report("E003", f"scopes nest at most {MAX_SCOPE_DEPTH} deep, and this one "
-                        f"would be number {self.depth + 1}; name a deep module with one "
-                        "dotted path (`scope a.b.c { ... }`) instead of nesting",
-                        self.span(opened, opened + 1))
+            self.report("E003", too_deep(self.depth + 1), self.span(opened, opened + 1))
             self.advance(_matching_brace(self.text, opened))
             if self.text.startswith("}", self.at):
                 self.at = self.skip(self.at + 1)

@@ -99,12 +99,20 @@ def read(text: str, file: str) -> tuple[list[Statement], list[Comment]]:
         raise LarkSyntaxError(_syntax_diagnostic(error, text, file)) from None
     finally:
         _COMMENTS.reset(token)
-    builder = _Builder(file)
+    builder = _Builder(file, text=text)
     try:
         statements = [builder.statement(child) for child in _statements(tree)]
     except fast_reader.NumberOutOfRange as error:
         raise LarkSyntaxError(builder.out_of_range(error)) from None
+    except _TooDeep as error:
+        raise LarkSyntaxError(error.diagnostic) from None
     return statements, [builder.comment(c) for c in comments]
+
+
+class _TooDeep(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
 
 
 class LarkRecovery(fast_reader.Recovery):
@@ -203,8 +211,9 @@ class _Builder:
     """
 
     def __init__(self, file: str, line_offset: int = 0, column_offset: int = 0,
-                 first: int = 1) -> None:
+                 first: int = 1, text: str | None = None) -> None:
         self.file = file
+        self.text = text  # the whole text, where scopes may nest (to place E003)
         self.line_offset = line_offset
         self.column_offset = column_offset
         self.first = first
@@ -234,7 +243,7 @@ class _Builder:
     def comment(self, token: Token) -> Comment:
         return Comment(str(token).rstrip(), self.span(token))
 
-    def statement(self, tree: Tree) -> Statement:
+    def statement(self, tree: Tree, depth: int = 0) -> Statement:
         kind = tree.data
         if kind == "layer_rule":
             targets, call = tree.children
@@ -254,13 +263,25 @@ class _Builder:
             return LoadRule(self.load(tree.children[0]), span=self.span(tree))
         if kind == "scope":
             path, *body = tree.children
+            if depth >= fast_reader.MAX_SCOPE_DEPTH:
+                self.too_deep(path, depth + 1)
             return Scope(
                 tuple(self.word(segment.children[0]) for segment in path.children),
-                [self.statement(child) for child in body if isinstance(child, Tree)],
+                [self.statement(child, depth + 1) for child in body if isinstance(child, Tree)],
                 span=self.span(tree),
                 path_span=self.span(path),
             )
         raise AssertionError(f"unknown statement {kind}")  # the grammar has no others
+
+    def too_deep(self, path: Tree, depth: int) -> None:
+        """Stop at a scope nested past the limit, placed at its ``{`` as the fast reader
+        places it."""
+        end = self.span(path)
+        brace = self.text.index("{", path.meta.end_pos) if self.text is not None else None
+        column = end.end_column + (brace - path.meta.end_pos if brace is not None else 0)
+        raise _TooDeep(Diagnostic("E003", fast_reader.too_deep(depth),
+                                  Span(self.file, end.end_line, column, end.end_line,
+                                       column + 1)))
 
     @staticmethod
     def word(token: Token) -> str:

@@ -156,6 +156,7 @@ def parse_with_lark(text: str, filename: str | None = None
     from .lark_reader import LarkSyntaxError, read
 
     file = filename if filename is not None else STRING_FILENAME
+    text = text.removeprefix("\ufeff")  # as parse_recovering reads it
     try:
         statements, comments = read(text, file)
     except LarkSyntaxError as error:

@@ -390,6 +390,10 @@ class _StaticPlanner(Planner):
             step = Load(module, path, initializer, {}, record)
             self.unknown[id(step)] = str(error)
             return step
+        except InitError as error:
+            if error.code is not None:  # placed as a run places it: at the option, the path
+                error = self.placed(error, origin)
+            return self._unknown(module, path, initializer, record, "checkpoint", error)
         except Exception as error:  # noqa: BLE001 - any reading failure is a finding
             return self._unknown(module, path, initializer, record, "checkpoint", error)
         return Load(module, path, initializer, state, record)
