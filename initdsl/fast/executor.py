@@ -184,7 +184,7 @@ def _segment(segment: Segment, seed: int, threads: int, resolve: Resolver,
             jobs.extend(_copy_jobs(tensor, write.source))
         else:
             jobs.extend(_draw_jobs(tensor, write, seed, target.key))
-    for module, _, initializer in segment.loads:
+    for _, _, initializer in segment.loads:
         if initializer.prefix is None:
             logger.info("load model from: %s", initializer.checkpoint)
         else:

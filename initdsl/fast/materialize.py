@@ -99,7 +99,9 @@ def _materialize(model: nn.Module, policy: PolicyLike, device: torch.device | st
             f"materialize() takes a model built on the meta device; {real[0]!r} (and "
             f"{len(real) - 1} more) already holds data. Use initdsl.apply(model, policy, "
             "mode='fast') to initialize a built model")
-    dtype_of = (lambda t: _dtype(t.tensor, dtype))
+    def dtype_of(target):
+        return _dtype(target.tensor, dtype)
+
     defaults, zeroed = _defaults_needed(schedule)
     if unwritten == "error" and zeroed:
         raise InitValueError(

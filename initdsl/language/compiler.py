@@ -29,7 +29,7 @@ arguments to where its value was written (for errors found while planning).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -137,6 +137,21 @@ def checked(policy_or_text: Policy | str, filename: str | None = None, *,
     return policy
 
 
+def _option_nodes(load: Load) -> dict[str, Any]:
+    """A load's option nodes by name, its checkpoint path included (as ``"checkpoint"``)."""
+    nodes: dict[str, Any] = {option.name: option for option in load.options}
+    nodes["checkpoint"] = attrs.evolve(load.options[0], value=load.checkpoint) \
+        if load.options else _Valued(load.checkpoint)
+    return nodes
+
+
+@attrs.frozen
+class _Valued:
+    """A node whose ``value`` is ``value`` (the checkpoint path, as options hold theirs)."""
+
+    value: Any
+
+
 def _walk(statements: Iterable[Statement]) -> Iterable[Statement]:
     for statement in statements:
         yield statement
@@ -161,21 +176,24 @@ class _Compiler:
                 layers = [layer.name for layer in statement.layers]
                 if layers:
                     cfg["layer"] = layers[0] if len(layers) == 1 else layers
-                cfg.update(self.initializers.bind(statement.init))
-                parent = self.add(path, cfg, statement.span, statement.init)
+                arguments = self.initializers.arguments(statement.init)
+                cfg.update((name, value_of(arg.value)) for name, arg in arguments.items())
+                parent = self.add(path, cfg, statement.span, arguments)
             elif isinstance(statement, LoadRule):
-                parent = self.add(path, self.load(statement.load), statement.span, statement.load)
+                parent = self.add(path, self.load(statement.load), statement.span,
+                                  _option_nodes(statement.load))
             elif isinstance(statement, NameRule):
                 if parent is None:
                     # Nothing to attach to: a cfg that matches nothing and
                     # carries this rule as a name-only override.
-                    index = self.add(path, self.target(statement.target), statement.span,
-                                     statement.target)
+                    nodes = self.nodes(statement.target)
+                    index = self.add(path, self.target(statement.target), statement.span, nodes)
                     overrides[index] = [{"name": statement.name}]
-                    self.note((path, index, 0), statement.span, statement.target)
+                    self.note((path, index, 0), statement.span, nodes)
                 else:
                     own = overrides.setdefault(parent, [])
-                    self.note((path, parent, len(own)), statement.span, statement.target)
+                    self.note((path, parent, len(own)), statement.span,
+                              self.nodes(statement.target))
                     own.append({"name": statement.name, **self.target(statement.target)})
             elif isinstance(statement, Scope):
                 parent = None
@@ -186,27 +204,28 @@ class _Compiler:
             cfgs[index]["override"] = entries[0] if len(entries) == 1 else entries
 
     def add(self, path: str, cfg: dict[str, Any], span: Span | None,
-            target: Call | Load | None) -> int:
+            arguments: Mapping[str, Any]) -> int:
         cfgs = self.scopes[path]
         cfgs.append(cfg)
-        self.note((path, len(cfgs) - 1, None), span, target)
+        self.note((path, len(cfgs) - 1, None), span, arguments)
         return len(cfgs) - 1
 
-    def note(self, key: Key, span: Span | None, target: Call | Load | None) -> None:
-        """Where the rule behind cfg ``key`` and each of its arguments were written."""
+    def note(self, key: Key, span: Span | None, arguments: Mapping[str, Any]) -> None:
+        """Where the rule behind cfg ``key`` and each of its arguments (nodes with a
+        ``value``) were written."""
         self.sources[key] = span
-        if isinstance(target, Call):
-            spans = {name: arg.value.span for name, arg in
-                     self.initializers.arguments(target).items() if arg.value.span is not None}
-        elif isinstance(target, Load):
-            spans = {option.name: option.value.span for option in target.options
-                     if option.value.span is not None}
-            if target.checkpoint.span is not None:
-                spans["checkpoint"] = target.checkpoint.span
-        else:
-            return
+        spans = {name: node.value.span for name, node in arguments.items()
+                 if node.value.span is not None}
         if spans:
             self.arguments[key] = spans
+
+    def nodes(self, target: Call | Load | None) -> Mapping[str, Any]:
+        """The argument nodes of a name rule's target, by name."""
+        if isinstance(target, Call):
+            return self.initializers.arguments(target)
+        if isinstance(target, Load):
+            return _option_nodes(target)
+        return {}
 
     def type_of(self, target: Call | Load | None) -> str:
         if isinstance(target, Load):

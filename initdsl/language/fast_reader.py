@@ -187,6 +187,7 @@ _VALUE = re.compile(rf"{_VALUE_GROUPS}{_BLANKS}")
 _ARG = re.compile(rf"(?:({_NAME}){_BLANKS}={_BLANKS})?{_VALUE_GROUPS}{_BLANKS}(,{_BLANKS})?")
 
 _VALUE_WORDS = frozenset({"true", "false", "none"})
+_INFINITY = float("inf")
 
 
 def read(text: str, file: str, recovery: Recovery | None = None
@@ -526,13 +527,19 @@ class _Reader:
 def _value(minus: str | None, real: str | None, integer: str | None, string: str | None,
            name: str | None, span: Span) -> Value:
     """The value node for the groups of a value match: sign, FLOAT, INT, STRING, NAME."""
-    try:
-        if integer is not None:
-            return Integer(number(integer, minus is not None), span)  # type: ignore[arg-type]
-        if real is not None:
-            return Float(number(real, minus is not None), span)  # type: ignore[arg-type]
-    except NumberOutOfRange:
-        raise Reject from None  # the recovery reports it (E002)
+    # The common cases inline (a policy is mostly numbers); number() decides the rest.
+    if integer is not None:
+        if len(integer) > MAX_INTEGER_DIGITS:
+            raise Reject  # the recovery reports it (E002)
+        return Integer(-int(integer) if minus else int(integer), span)
+    if real is not None:
+        value = float(real)
+        if value == _INFINITY or value == 0.0:
+            try:
+                value = number(real, False)
+            except NumberOutOfRange:
+                raise Reject from None  # the recovery reports it (E002)
+        return Float(-value if minus else value, span)
     if minus is not None:
         raise Reject  # `-` only negates a number
     if string is not None:
