@@ -310,7 +310,9 @@ class _Reader:
                         == (self.line, start - self.base):
                     statements.pop()
                 self.at = start
-                self.recovering_statement(statements, broken=True)
+                # What it read may end with a block (`A -> b {} c`): text after
+                # that block is then unseparated, not this statement again.
+                braced = self.recovering_statement(statements, broken=True)
 
     def recovering_statement(self, statements: list[Statement], broken: bool = False) -> bool:
         """Read one statement; if this reader rejects it, ask the recovery about it.
@@ -352,8 +354,14 @@ class _Reader:
         token = found.group() if found else self.text[self.at]
         self.report("E001", f"expected the end of the statement, found `{token}`",
                     self.span(self.at, self.at + max(len(token), 1)))
-        stop, _ = _boundary(self.text, self.at)
-        self.at = stop
+        stop, terminator = _boundary(self.text, self.at)
+        if terminator == "{":
+            # A block is skipped whole, `}` included; stopping at its `{` would
+            # leave the reader where it was, reporting the same token forever.
+            stop = _matching_brace(self.text, stop)
+            if self.text.startswith("}", stop):
+                stop += 1
+        self.advance(stop)
 
     def statement(self) -> Statement:
         word = _WORD.match(self.text, self.at)

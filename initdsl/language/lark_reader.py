@@ -67,6 +67,21 @@ def _collect_comment(token: Token) -> Token:
     return token
 
 
+def _parse(text: str) -> tuple[Tree, list[Token]]:
+    """Lark's tree for ``text`` and the comments its lexer saw.
+
+    Every parse goes through here: the lexer callback needs a list to append
+    to, and a parse without one (a probe of the state at the end of a scope)
+    would raise ``LookupError`` on the first comment.
+    """
+    comments: list[Token] = []
+    token = _COMMENTS.set(comments)
+    try:
+        return _parser().parse(text), comments
+    finally:
+        _COMMENTS.reset(token)
+
+
 @functools.lru_cache(maxsize=None)
 def _parser() -> Lark:
     return Lark(
@@ -91,14 +106,10 @@ class LarkSyntaxError(Exception):
 
 def read(text: str, file: str) -> tuple[list[Statement], list[Comment]]:
     """Lark on the whole text: its statements and comments, or :class:`LarkSyntaxError`."""
-    comments: list[Token] = []
-    token = _COMMENTS.set(comments)
     try:
-        tree = _parser().parse(text)
+        tree, comments = _parse(text)
     except UnexpectedInput as error:
         raise LarkSyntaxError(_syntax_diagnostic(error, text, file)) from None
-    finally:
-        _COMMENTS.reset(token)
     builder = _Builder(file, text=text)
     try:
         statements = [builder.statement(child) for child in _statements(tree)]
@@ -150,7 +161,7 @@ class LarkRecovery(fast_reader.Recovery):
         # Lark's words for the state the scope's body is in at the end of the text.
         text = self._WRAPPER.rstrip("\n") + tail
         try:
-            _parser().parse(text)
+            _parse(text)
         except UnexpectedToken as error:
             if error.token.type == "$END":
                 return _syntax_message(error, text)
@@ -163,17 +174,13 @@ class LarkRecovery(fast_reader.Recovery):
         text = (self._WRAPPER if wrapped else "") + region.source + after
         line_offset = region.line - (2 if wrapped else 1)
         column_offset = region.column - 1
-        comments: list[Token] = []
-        token = _COMMENTS.set(comments)
         try:
-            tree = _parser().parse(text)
+            tree, _ = _parse(text)
         except UnexpectedInput as error:
             diagnostic = _syntax_diagnostic(error, text, self.file)
             self.diagnostics.append(_moved(diagnostic, line_offset, column_offset,
                                            1 + (1 if wrapped else 0)))
             return None
-        finally:
-            _COMMENTS.reset(token)
         builder = _Builder(self.file, line_offset, column_offset, 1 + (1 if wrapped else 0))
         children = _statements(tree)
         if wrapped:

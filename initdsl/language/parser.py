@@ -87,7 +87,10 @@ def decode_policy(data: bytes, filename: str) -> str:
         start = error.start
         line = data.count(b"\n", 0, start) + 1
         line_start = data.rfind(b"\n", 0, start) + 1
-        column = len(data[line_start:start].decode("utf-8-sig", errors="replace")) + 1
+        # Only the file's own byte-order mark takes no column; a U+FEFF that
+        # starts a later line is a character like any other.
+        codec = "utf-8-sig" if line_start == 0 else "utf-8"
+        column = len(data[line_start:start].decode(codec, errors="replace")) + 1
         bad = data[start:start + 1].hex()
         diagnostic = Diagnostic(
             "E004", f"the file is not UTF-8 text: byte 0x{bad} cannot start or continue a "

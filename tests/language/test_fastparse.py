@@ -141,6 +141,10 @@ INVALID = [
     '"unterminated -> x',
     '"a\\q" -> x',
     "x -> n(1)(2)",
+    # An unclosed scope whose last line is a comment: Lark is asked about the
+    # state at the end of the scope, and its lexer sees the comment.
+    "{#\n#0",
+    "scope a {\n# c",
 ]
 
 
