@@ -13,11 +13,26 @@ The first line follows the GNU ``file:line:column: message`` convention
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import attrs
 
-__all__ = ["Span", "Diagnostic", "render_all"]
+__all__ = ["Span", "Diagnostic", "render_all", "printable"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with each lone surrogate written as its escape (``\\ud800``).
+
+    A policy may spell one (``"\\ud800"`` is valid JSON), and a message that
+    quotes the decoded string would then fail to encode as UTF-8 wherever it
+    is written: on a terminal, into a file, over the language server.
+    """
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 @attrs.frozen
@@ -47,7 +62,7 @@ class Diagnostic:
     """
 
     code: str
-    message: str
+    message: str = attrs.field(converter=printable)
     span: Span | None
     severity: str = "error"
 
@@ -73,6 +88,9 @@ class Diagnostic:
         if not 1 <= number <= len(lines):
             return head
         text = lines[number - 1].rstrip("\r")
+        if not text.isascii():
+            # One character for one, so the carets stay under the span.
+            text = _SURROGATE.sub("\ufffd", text)
         if number == 1:
             text = text.removeprefix("\ufeff")  # a byte-order mark takes no column
         start = max(self.span.column - 1, 0)

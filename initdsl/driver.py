@@ -20,6 +20,8 @@ from torch import nn
 
 from .core.provenance import Provenance, provenance
 from .core.runner import run_scoped
+from .core.seed import check_seed
+from .errors import InitValueError
 from .fast.executor import apply as apply_fast
 from .language.ast import Policy
 from .language.binding import compile_for, reported_at
@@ -51,7 +53,9 @@ def apply(model: nn.Module, policy_or_text: Policy | str | os.PathLike[str], *,
         '<string>:1:1'
     """
     if mode not in ("exact", "fast"):
-        raise ValueError(f"mode must be 'exact' or 'fast', got {mode!r}")
+        raise InitValueError(f"mode must be 'exact' or 'fast', got {mode!r:.40}")
+    if seed is not None:
+        seed = check_seed(seed)
     compiled = compile_for(model, policy_or_text, filename)
     if mode == "fast":
         return apply_fast(model, compiled, seed=seed)

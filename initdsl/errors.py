@@ -28,7 +28,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Iterable
 
-from .diagnostics import Diagnostic, Span, render_all
+from .diagnostics import Diagnostic, Span, printable, render_all
 
 __all__ = [
     "InitError",
@@ -46,7 +46,33 @@ __all__ = [
     "MissingDependencyError",
     "PolicyFileError",
     "PolicyError",
+    "shown",
 ]
+
+#: The longest value a message quotes whole.
+SHOWN = 200
+
+
+def shown(value: object, limit: int = SHOWN) -> str:
+    """``repr(value)`` as a message quotes it: cut to about ``limit`` characters.
+
+    A configuration can hold values whose ``repr`` raises (an integer over
+    4,300 digits, a list nested thousands deep) or runs to megabytes; the
+    error about such a value must still be an initdsl error, and readable.
+    """
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        if isinstance(value, int):
+            return f"<an integer of about {value.bit_length() * 3 // 10} digits>"
+        return f"<a {type(value).__name__} too deep to print>"
+    except Exception:  # noqa: BLE001 - a user's __repr__ may raise anything
+        return f"<a {type(value).__name__} whose repr() fails>"
+    if len(text) <= limit:
+        return text
+    unit = "digits" if isinstance(value, int) else "characters"
+    head = max(limit * 2 // 3, 8)
+    return f"{text[:head]}...{text[-(limit // 6):]} ({len(text)} {unit})"
 
 
 class InitError(Exception):
@@ -64,7 +90,7 @@ class InitError(Exception):
 
     def __init__(self, message: str, *, where: str | None = None, argument: str | None = None,
                  code: str | None = None, span: Span | None = None) -> None:
-        self.message = message
+        self.message = printable(message)
         self.where = where
         self.argument = argument
         self.code = code

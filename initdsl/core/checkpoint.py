@@ -30,6 +30,7 @@ from ..errors import (
     InitRuntimeError,
     InitValueError,
     MissingDependencyError,
+    shown,
 )
 from .walk import named_buffers, named_parameters
 
@@ -103,7 +104,7 @@ def local_path(source: str, download: bool = True) -> str:
         return urllib.request.url2pathname(urllib.parse.urlparse(source).path)
     if _SCHEME.match(source):
         raise InitValueError(
-            f"checkpoint {source!r}: the scheme {source.split('://')[0]!r} is not supported; "
+            f"checkpoint {shown(source)}: the scheme {source.split('://')[0]!r} is not supported; "
             "use a local path, file:// or http(s)://"
         )
     return os.path.expanduser(source)
@@ -166,7 +167,7 @@ def check_map_location(map_location: Any, *, loading: bool = True) -> None:
 
 
 def _bad_location(map_location: Any, why: str) -> CheckpointFormatError:
-    return CheckpointFormatError(f"map_location {map_location!r}: {why}",
+    return CheckpointFormatError(f"map_location {shown(map_location)}: {why}",
                                  argument="map_location", code="E132")
 
 
@@ -229,7 +230,7 @@ def check_tensors(state_dict: Mapping[str, Any], source: str) -> None:
     """
     for key, value in state_dict.items():
         if isinstance(value, torch.Tensor) and value.layout != torch.strided:
-            raise _unreadable(source, f"tensor {key!r} is {str(value.layout).removeprefix('torch.')}"
+            raise _unreadable(source, f"tensor {shown(key)} is {str(value.layout).removeprefix('torch.')}"
                               "; only dense tensors load into a model (save it with "
                               ".to_dense())")
 

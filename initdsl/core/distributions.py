@@ -30,7 +30,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from ..errors import InitValueError
+from ..errors import InitValueError, shown
 from .formulas import normal_cdf
 from .initializers import (
     ConstantInit,
@@ -90,11 +90,11 @@ def _scalar_problem(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         low, high = _SCALAR_INTS
         if not low <= value <= high:
-            return f"{_short(value)} is outside the integers torch takes (-2**63 to 2**64-1)"
+            return f"{shown(value, 24)} is outside the integers torch takes (-2**63 to 2**64-1)"
     try:
         _real(value)
     except (OverflowError, TypeError, ValueError):
-        return f"{_short(value)} is not a number torch can take"
+        return f"{shown(value, 24)} is not a number torch can take"
     return None
 
 
@@ -105,7 +105,7 @@ def _fill_problem(value: Any, dtype: torch.dtype) -> str | None:
         return why
     number, limit = _real(value), _limit(dtype)
     if limit is not None and math.isfinite(number) and abs(number) > limit:
-        return f"{_short(value)} does not fit in {_dtype(dtype)} (largest {limit:.4g})"
+        return f"{shown(value, 24)} does not fit in {_dtype(dtype)} (largest {limit:.4g})"
     return None
 
 
@@ -116,15 +116,10 @@ def _bound_problem(value: Any, dtype: torch.dtype) -> str | None:
         return why
     number, limit = _real(value), _limit(dtype)
     if not math.isfinite(number):
-        return f"{number!r} is not finite"
+        return f"{shown(number)} is not finite"
     if limit is not None and abs(number) > limit:
-        return f"{_short(value)} does not fit in {_dtype(dtype)} (largest {limit:.4g})"
+        return f"{shown(value, 24)} does not fit in {_dtype(dtype)} (largest {limit:.4g})"
     return None
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text)} digits)"
 
 
 def _dtype(dtype: torch.dtype) -> str:
@@ -395,12 +390,12 @@ def _arithmetic(compute: Any, initializer: Any, argument: str) -> float:
     except (OverflowError, ValueError, ZeroDivisionError) as error:
         value, why = math.nan, f"{type(error).__name__}: {error}"
     else:
-        why = None if math.isfinite(value) else f"it gives {value!r}"
+        why = None if math.isfinite(value) else f"it gives {shown(value)}"
     if why is not None:
         name = WEIGHT_INITIALIZERS.name_of(type(initializer))
         raise InitValueError(
             f"{name} cannot compute its scale from {argument}="
-            f"{_short(getattr(initializer, argument, None))} ({why})",
+            f"{shown(getattr(initializer, argument, None), 24)} ({why})",
             argument=argument, code="E122")
     return value
 
@@ -436,7 +431,7 @@ def resolve(initializer: Any, weight: Tensor) -> Distribution:
     argument = blame.get(field, field) if field is not None else None
     name = WEIGHT_INITIALIZERS.name_of(type(initializer))
     if argument is not None and argument in _args(initializer):
-        given = f"{argument}={_short(_args(initializer)[argument])}"
+        given = f"{argument}={shown(_args(initializer)[argument], 24)}"
         if blame is _SAME:  # the number is the argument itself
             text = f"{name} cannot write {given}: {why}"
         else:
@@ -451,7 +446,7 @@ def resolve_fill(value: Any, tensor: Tensor, owner: str, argument: str) -> None:
     """Check that the constant ``value`` (``owner``'s ``argument``) can fill ``tensor``."""
     why = _fill_problem(value, tensor.dtype)
     if why is not None:
-        raise InitValueError(f"{owner} cannot write {argument}={_short(value)}: {why}",
+        raise InitValueError(f"{owner} cannot write {argument}={shown(value, 24)}: {why}",
                              argument=argument, code="E122")
 
 

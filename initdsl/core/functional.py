@@ -15,7 +15,7 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from ..errors import InitAssertionError
+from ..errors import InitAssertionError, shown
 from .formulas import DISTRIBUTIONS, bias_init_with_prob, normal_cdf
 
 __all__ = [
@@ -77,7 +77,7 @@ def _fill_bias(module: nn.Module, bias: float) -> None:
 def _check_distribution(distribution: str) -> None:
     if distribution not in DISTRIBUTIONS:
         raise InitAssertionError(
-            f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}"
+            f"distribution must be one of {DISTRIBUTIONS}, got {shown(distribution)}"
         )
 
 

@@ -26,6 +26,7 @@ from ..errors import (
     InitTypeError,
     InitValueError,
     InitZeroDivisionError,
+    shown,
 )
 from .formulas import DISTRIBUTIONS, bias_init_with_prob, normal_cdf
 from .registry import WEIGHT_INITIALIZERS, accepted_arguments
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BaseInit",
+    "described",
     "ConstantInit",
     "XavierInit",
     "NormalInit",
@@ -81,7 +83,20 @@ def _is_number(value: Any) -> bool:
 
 def _require_number(owner: str, key: str, value: Any) -> None:
     if not _is_number(value):
-        raise InitTypeError(f"{owner} argument {key!r} must be a number, got {value!r}")
+        raise InitTypeError(f"{owner} argument {shown(key)} must be a number, got {shown(value)}")
+
+
+def described(initializer: Any) -> str:
+    """``initializer.describe()``, or a stand-in when its arguments cannot be printed.
+
+    The text is only for the log and provenance; a value ``str`` refuses (an
+    integer over 4,300 digits) is reported where it is checked, as E122 or
+    the initializer's own error, never as a ``ValueError`` from printing.
+    """
+    try:
+        return initializer.describe()
+    except Exception:  # noqa: BLE001 - a user initializer's describe may raise anything
+        return f"{type(initializer).__name__}: (arguments too large to print)"
 
 
 class BaseInit:
@@ -107,22 +122,22 @@ class BaseInit:
     def __init__(self, *, bias: float = 0, bias_prob: float | None = None, layer=None) -> None:
         name = type(self).__name__
         if not isinstance(bias, (int, float)):
-            raise InitTypeError(f"{name} argument 'bias' must be an int or float, got {bias!r}")
+            raise InitTypeError(f"{name} argument 'bias' must be an int or float, got {shown(bias)}")
         if bias_prob is not None and not isinstance(bias_prob, float):
             raise InitTypeError(
-                f"{name} argument 'bias_prob' must be a float, got {bias_prob!r} "
-                f"(write {bias_prob!r}.0 if you meant a float)"
+                f"{name} argument 'bias_prob' must be a float, got {shown(bias_prob)} "
+                f"(write {shown(bias_prob)}.0 if you meant a float)"
             )
         if layer is not None and not isinstance(layer, (str, list)):
             raise InitTypeError(
-                f"{name} argument 'layer' must be a str or a list of str, got {layer!r}"
+                f"{name} argument 'layer' must be a str or a list of str, got {shown(layer)}"
             )
         if bias_prob is not None:
             try:
                 bias = bias_init_with_prob(bias_prob)
             except ZeroDivisionError:
                 raise InitZeroDivisionError(
-                    f"{name} argument 'bias_prob' must be in (0, 1], got {bias_prob!r}"
+                    f"{name} argument 'bias_prob' must be in (0, 1], got {shown(bias_prob)}"
                 ) from None
         self.bias = bias
         self.bias_prob = bias_prob
@@ -150,13 +165,13 @@ class BaseInit:
         return f"{type(self).__name__}: {body}"
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
-        return f"{type(self).__name__}({args}, layer={self.layer!r})"
+        args = ", ".join(f"{k}={shown(v)}" for k, v in self.args.items())
+        return f"{type(self).__name__}({args}, layer={shown(self.layer)})"
 
 
 def _check_choice(owner: str, key: str, value: Any, allowed: tuple[str, ...], error: type) -> None:
     if value not in allowed:
-        raise error(f"{owner} argument {key!r} must be one of {', '.join(allowed)}; got {value!r}")
+        raise error(f"{owner} argument {shown(key)} must be one of {', '.join(allowed)}; got {shown(value)}")
 
 
 @WEIGHT_INITIALIZERS.register_module(name="Constant")
@@ -225,7 +240,7 @@ class NormalInit(BaseInit):
         _require_number("Normal", "mean", mean)
         _require_number("Normal", "std", std)
         if not std >= 0:  # also NaN, which torch rejects the same way
-            raise InitRuntimeError(f"Normal argument 'std' must be >= 0, got {std!r}")
+            raise InitRuntimeError(f"Normal argument 'std' must be >= 0, got {shown(std)}")
         self.mean = mean
         self.std = std
 
@@ -258,7 +273,7 @@ class TruncNormalInit(BaseInit):
         high = 2 * normal_cdf((b - mean) / std) - 1
         if not low <= high:
             raise InitRuntimeError(
-                f"TruncNormal needs std > 0 and a <= b, got std={std!r}, a={a!r}, b={b!r}"
+                f"TruncNormal needs std > 0 and a <= b, got std={shown(std)}, a={shown(a)}, b={shown(b)}"
             )
         self.mean = mean
         self.std = std
@@ -286,7 +301,7 @@ class UniformInit(BaseInit):
         _require_number("Uniform", "a", a)
         _require_number("Uniform", "b", b)
         if not a <= b:  # also NaN, which torch rejects the same way
-            raise InitRuntimeError(f"Uniform needs a <= b, got a={a!r}, b={b!r}")
+            raise InitRuntimeError(f"Uniform needs a <= b, got a={shown(a)}, b={shown(b)}")
         self.a = a
         self.b = b
 
@@ -331,18 +346,18 @@ class KaimingInit(_FanBased):
         # mode fails there with AttributeError).
         if not isinstance(mode, str):
             raise InitAttributeError(
-                f"{owner} argument 'mode' must be a str, one of {', '.join(MODES)}; got {mode!r}"
+                f"{owner} argument 'mode' must be a str, one of {', '.join(MODES)}; got {shown(mode)}"
             )
         if mode.lower() not in MODES:
             raise InitValueError(
-                f"{owner} argument 'mode' must be one of {', '.join(MODES)}; got {mode!r}"
+                f"{owner} argument 'mode' must be one of {', '.join(MODES)}; got {shown(mode)}"
             )
         _check_choice(owner, "nonlinearity", nonlinearity, NONLINEARITIES, InitValueError)
         if nonlinearity == "leaky_relu" and a is not None:
             if isinstance(a, bool) or not isinstance(a, (int, float)):
                 raise InitValueError(
                     f"{owner} argument 'a' (the leaky_relu negative slope) must be an int "
-                    f"or float, got {a!r}"
+                    f"or float, got {shown(a)}"
                 )
 
     def check_weight(self, weight: Tensor) -> str | None:
@@ -413,7 +428,7 @@ def _check_map_location(value: Any) -> None:
         return
     raise InitTypeError(
         "Pretrained argument 'map_location' must be a device such as 'cpu' or 'cuda:0', a "
-        f"dict of device names or a function, as torch.load takes it; got {value!r}")
+        f"dict of device names or a function, as torch.load takes it; got {shown(value)}")
 
 
 @WEIGHT_INITIALIZERS.register_module(name="Pretrained")
@@ -444,13 +459,13 @@ class PretrainedInit:
     ) -> None:
         if not isinstance(checkpoint, str) and not hasattr(checkpoint, "__fspath__"):
             raise InitTypeError(
-                f"Pretrained argument 'checkpoint' must be a path or URL string, got {checkpoint!r}"
+                f"Pretrained argument 'checkpoint' must be a path or URL string, got {shown(checkpoint)}"
             )
         if prefix is not None and not isinstance(prefix, str):
-            raise InitTypeError(f"Pretrained argument 'prefix' must be a str, got {prefix!r}")
+            raise InitTypeError(f"Pretrained argument 'prefix' must be a str, got {shown(prefix)}")
         if not isinstance(weights_only, bool):
             raise InitTypeError(
-                f"Pretrained argument 'weights_only' must be True or False, got {weights_only!r}"
+                f"Pretrained argument 'weights_only' must be True or False, got {shown(weights_only)}"
             )
         _check_map_location(map_location)
         self.checkpoint = str(checkpoint) if hasattr(checkpoint, "__fspath__") else checkpoint
@@ -470,4 +485,4 @@ class PretrainedInit:
         return f"PretrainedInit: load from {self.checkpoint}"
 
     def __repr__(self) -> str:
-        return f"PretrainedInit(checkpoint={self.checkpoint!r}, prefix={self.prefix!r})"
+        return f"PretrainedInit(checkpoint={shown(self.checkpoint)}, prefix={shown(self.prefix)})"

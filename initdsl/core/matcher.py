@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from torch import nn
 
-from ..errors import InitTypeError
+from ..errors import InitTypeError, shown
 from .walk import post_order
 
 __all__ = ["class_names", "matching"]
@@ -47,7 +47,7 @@ def matching(
     try:
         wanted = frozenset(layers)
     except TypeError:  # mmengine fails the same way (set(layer)) at the first module
-        raise InitTypeError(f"'layer' entries must be class names (str), got {layers!r}") from None
+        raise InitTypeError(f"'layer' entries must be class names (str), got {shown(layers)}") from None
     for sub_path, sub in walk:
         if not wanted.isdisjoint(class_names(type(sub))):
             yield sub_path, sub

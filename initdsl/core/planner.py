@@ -44,6 +44,7 @@ from ..errors import (
     InitTypeError,
     InitValueError,
     InitZeroDivisionError,
+    shown,
 )
 from .checkpoint import (
     check_map_location,
@@ -52,7 +53,7 @@ from .checkpoint import (
     select_state_dict,
 )
 from .distributions import Distribution, resolve, resolve_fill
-from .initializers import BaseInit, PretrainedInit
+from .initializers import BaseInit, PretrainedInit, described
 from .matcher import matching
 from .protocol import has_own_init_weights, takes_init_cfg
 from .provenance import Origin, Record
@@ -205,7 +206,7 @@ class Planner:
         if not isinstance(init_cfg, (dict, list)):
             raise InitTypeError(
                 f"init_cfg must be a dict or a list of dicts, got {type(init_cfg).__name__}: "
-                f"{init_cfg!r}"
+                f"{shown(init_cfg)}"
             )
         cfgs = [init_cfg] if isinstance(init_cfg, dict) else init_cfg
         steps: list[Step] = []
@@ -219,7 +220,7 @@ class Planner:
         where = _where(owner, index)
         if not isinstance(cfg, dict):
             raise _not_a_dict("each init_cfg entry", cfg, where)
-        cfg = copy.deepcopy(cfg)
+        cfg = _copied(cfg, where)
         override = cfg.pop("override", None)
         initializer = self._build(cfg, where)
         origin = self.origin_of(owner, index, None)
@@ -229,7 +230,7 @@ class Planner:
         parent = {k: v for k, v in cfg.items() if k != "layer"}
         if not isinstance(override, (dict, list)):
             raise InitTypeError(
-                f"override must be a dict or a list of dicts, got {override!r}", where=where
+                f"override must be a dict or a list of dicts, got {shown(override)}", where=where
             )
         entries = [override] if isinstance(override, dict) else override
         for number, entry in enumerate(entries):
@@ -242,34 +243,34 @@ class Planner:
         where = _where(owner, index, number)
         if not isinstance(entry, dict):
             raise _not_a_dict("override entries", entry, where)
-        entry = copy.deepcopy(entry)
+        entry = _copied(entry, where)
         name = entry.pop("name", None)
         if name is None:
-            raise InitValueError(f"override entry needs a 'name' key, got {entry!r}", where=where)
+            raise InitValueError(f"override entry needs a 'name' key, got {shown(entry)}", where=where)
         if not entry:
             entry = dict(parent)
         elif "type" not in entry:
             raise InitValueError(
-                f"override entry {name!r} has arguments {sorted(entry)} but no 'type'; "
+                f"override entry {shown(name)} has arguments {sorted(entry)} but no 'type'; "
                 "give a type, or only a name to reuse the parent's initializer",
                 where=where,
             )
         if not isinstance(name, str):  # hasattr() raises TypeError in mmengine
-            raise InitTypeError(f"override 'name' must be a str, got {name!r}", where=where)
+            raise InitTypeError(f"override 'name' must be a str, got {shown(name)}", where=where)
         if not hasattr(module, name):
             children = [n for n, _ in module.named_children()]
             close = difflib.get_close_matches(str(name), children, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = f"; did you mean {shown(close[0])}?" if close else ""
             dotted = " (only direct children can be named, not dotted paths)" if "." in str(name) else ""
             raise InitRuntimeError(
-                f"override name {name!r} is not an attribute of {type(module).__name__}"
+                f"override name {shown(name)} is not an attribute of {type(module).__name__}"
                 f"{dotted}{hint} (children: {', '.join(children) or 'none'})",
                 where=where,
             )
         target = getattr(module, name)
         if not isinstance(target, nn.Module):
             raise InitAttributeError(
-                f"override name {name!r} is a {type(target).__name__}, not a module; overrides "
+                f"override name {shown(name)} is a {type(target).__name__}, not a module; overrides "
                 "initialize whole submodules",
                 where=where,
             )
@@ -319,7 +320,7 @@ class Planner:
         layers = None if whole else initializer.layer
         name = WEIGHT_INITIALIZERS.name_of(type(initializer))
         record = Record(writer=name, args=initializer.args, origin=origin,
-                        text=initializer.describe())
+                        text=described(initializer))
         bias_argument = "bias" if initializer.bias_prob is None else "bias_prob"
         steps: list[Step] = []
         try:
@@ -339,7 +340,7 @@ class Planner:
                 if tensor is not None and not isinstance(tensor, Tensor):
                     raise InitAttributeError(
                         f"{name} cannot write {sub_path or '<root>'} ({type(sub).__name__}): its "
-                        f"{attr!r} is a {type(tensor).__name__} ({tensor!r}), not a tensor",
+                        f"{shown(attr)} is a {type(tensor).__name__} ({shown(tensor)}), not a tensor",
                         where=str(origin),
                     )
             dist = None
@@ -374,7 +375,7 @@ class Planner:
                  if isinstance(initializer, BaseInit) else type(initializer).__name__)
         if not callable(initializer):
             raise InitTypeError(
-                f"the cfg's type built {initializer!r} ({type(initializer).__name__}), which is "
+                f"the cfg's type built {shown(initializer)} ({type(initializer).__name__}), which is "
                 "not an initializer: neither a BaseInit nor callable on a module",
                 where=str(origin))
         if hasattr(initializer, "__dict__"):
@@ -401,7 +402,7 @@ class Planner:
                 raise self.placed(error, origin) from None
             raise error.located(str(origin), origin.source) from None
         record = Record(writer="Pretrained", args=initializer.args, origin=origin,
-                        text=initializer.describe())
+                        text=described(initializer))
         return Load(module, path, initializer, state_dict, record)
 
     # -- BaseModule.init_weights ----------------------------------------------------------
@@ -446,15 +447,15 @@ class Planner:
             except TypeError:
                 raise InitTypeError(
                     f"init_cfg of {type(module).__name__} must be a dict or a list of "
-                    f"dicts, got {cfg!r}", where=_where(path, None)) from None
+                    f"dicts, got {shown(cfg)}", where=_where(path, None)) from None
         indexed = not isinstance(cfg, dict)
         for index, entry in enumerate(cfgs):
             where = _where(path, index if indexed else None)
             if not isinstance(entry, dict):
-                raise InitAssertionError(f"init_cfg entries must be dicts, got {entry!r}",
+                raise InitAssertionError(f"init_cfg entries must be dicts, got {shown(entry)}",
                                          where=where)
             if "type" not in entry:
-                raise InitKeyError(f"init_cfg entry has no 'type': {entry!r}", where=where)
+                raise InitKeyError(f"init_cfg entry has no 'type': {shown(entry)}", where=where)
         for index, entry in enumerate(cfgs):
             position = index if indexed else None
             kind = entry["type"]
@@ -523,9 +524,9 @@ def _check_scopes(root: nn.Module | None, scopes: Mapping[str, Any]) -> None:
     for path in scopes:
         if not isinstance(path, str):
             raise InitTypeError(f"the module paths of a scoped init_cfg are strings, got "
-                                f"{path!r} ({type(path).__name__})")
+                                f"{shown(path)} ({type(path).__name__})")
         if path and not all(path.split(".")):
-            raise InitValueError(f"invalid module path {path!r} in a scoped init_cfg: names "
+            raise InitValueError(f"invalid module path {shown(path)} in a scoped init_cfg: names "
                                  "are non-empty and separated by single dots")
     if root is None:
         return
@@ -541,7 +542,7 @@ def _check_scopes(root: nn.Module | None, scopes: Mapping[str, Any]) -> None:
         if modules is None:
             modules = dict(named_modules(root))
         raise InitValueError(f"scoped init_cfg: {missing_submodule(modules, path)}",
-                             where=f"init_cfg of {path!r}")
+                             where=f"init_cfg of {shown(path)}")
 
 
 _USER_ERRORS = (
@@ -555,11 +556,27 @@ _USER_ERRORS = (
 )
 
 
+def _copied(cfg: dict, where: str) -> dict:
+    """``copy.deepcopy(cfg)``, as mmengine copies each cfg before popping from it.
+
+    A value Python cannot copy (a generator, a lock) or nests past the
+    recursion limit is this cfg's error, not a ``TypeError`` from ``copy``.
+    """
+    try:
+        return copy.deepcopy(cfg)
+    except RecursionError:
+        raise InitValueError("the cfg nests too deep to copy", where=where) from None
+    except Exception as error:  # noqa: BLE001 - copy raises whatever __deepcopy__ raises
+        raise InitTypeError(f"the cfg holds a value that cannot be copied "
+                            f"({type(error).__name__}: {shown(str(error))[1:-1]})",
+                            where=where) from None
+
+
 def _not_a_dict(what: str, value: Any, where: str) -> InitError:
     """mmengine calls ``value.pop(key, None)`` on it: TypeError if it has a ``pop``
     (a list), AttributeError otherwise (a string)."""
     error = InitTypeError if hasattr(value, "pop") else InitAttributeError
-    return error(f"{what} must be a dict, got {value!r}", where=where)
+    return error(f"{what} must be a dict, got {shown(value)}", where=where)
 
 
 def _check_no_arguments(child: nn.Module, path: str) -> None:
@@ -574,6 +591,6 @@ def _check_no_arguments(child: nn.Module, path: str) -> None:
         raise InitTypeError(
             f"{type(child).__name__}.init_weights{signature} is called by its parent with no "
             f"arguments ({error}); give its parameters defaults",
-            where=f"init_weights of {path!r}",
+            where=f"init_weights of {shown(path)}",
         ) from None
 

@@ -25,7 +25,7 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from ..errors import InitKeyError, InitTypeError
+from ..errors import InitKeyError, InitTypeError, shown
 
 __all__ = ["Registry", "WEIGHT_INITIALIZERS", "accepted_arguments"]
 
@@ -96,7 +96,7 @@ class Registry:
         def register(cls: type) -> type:
             key = name if name is not None else cls.__name__
             if not force and key in self._classes and self._classes[key] is not cls:
-                raise InitKeyError(f"{key!r} is already registered in {self.name}")
+                raise InitKeyError(f"{shown(key)} is already registered in {self.name}")
             self._classes[key] = cls
             return cls
 
@@ -147,9 +147,9 @@ class Registry:
                 lowered = {k.lower(): k for k in self._classes}
                 guess = close[0] if close else lowered.get(name.lower().removesuffix("init"))
                 if guess:
-                    hint = f"; did you mean {guess!r}?"
+                    hint = f"; did you mean {shown(guess)}?"
             raise InitKeyError(
-                f"type {name!r} is not registered in {self.name}{hint} "
+                f"type {shown(name)} is not registered in {self.name}{hint} "
                 f"(registered: {', '.join(self._classes)})"
             )
         return cls
@@ -163,7 +163,7 @@ class Registry:
         naming them and the accepted ones.
         """
         if "type" not in cfg:
-            raise InitKeyError(f"cfg has no 'type' key: {dict(cfg)!r}")
+            raise InitKeyError(f"cfg has no 'type' key: {shown(dict(cfg))}")
         kwargs = dict(cfg)
         kind = kwargs.pop("type")
         cls = self.resolve(kind)
@@ -185,7 +185,7 @@ class Registry:
         return self._classes.items()
 
     def __repr__(self) -> str:
-        return f"Registry({self.name!r}, {list(self._classes)})"
+        return f"Registry({shown(self.name)}, {list(self._classes)})"
 
 
 #: Where mmengine defines its initializer classes (``XavierInit`` is registered as ``Xavier``).
@@ -210,14 +210,14 @@ def _check_call(cls: Callable, kwargs: Mapping[str, Any], label: str) -> None:
     for key in kwargs:
         if key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = f"; did you mean {shown(close[0])}?" if close else ""
             raise InitTypeError(
-                f"{label} got an unexpected argument {key!r}{hint} "
+                f"{label} got an unexpected argument {shown(key)}{hint} "
                 f"(accepted: {', '.join(accepted)})"
             )
     for key, param in accepted.items():
         if param.default is param.empty and key not in kwargs:
-            raise InitTypeError(f"{label} is missing the required argument {key!r}")
+            raise InitTypeError(f"{label} is missing the required argument {shown(key)}")
 
 
 WEIGHT_INITIALIZERS = Registry("WEIGHT_INITIALIZERS")

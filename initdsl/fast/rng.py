@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import operator
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
 from ..core.distributions import Distribution
+from ..core.seed import check_seed
 
 __all__ = [
     "BLOCK_SIZE",
@@ -68,9 +68,7 @@ def resolve_seed(seed: int | None) -> int:
     """
     if seed is None:
         return int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
-    if isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    return operator.index(seed)
+    return check_seed(seed)
 
 
 def stream_seed(seed: int, name: str, block: int | None = None) -> int:

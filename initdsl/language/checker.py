@@ -46,6 +46,7 @@ __all__ = [
     "Initializers",
     "RESERVED_ARGUMENTS",
     "PRETRAINED",
+    "not_finite",
 ]
 
 #: Keys of an init_cfg that the language writes itself, never as arguments.
@@ -392,7 +393,7 @@ class _Checker:
             except Exception:  # noqa: BLE001 - a user initializer may raise anything
                 pass
             else:
-                problem = _not_finite(built, cfg)
+                problem = not_finite(built, cfg)
                 if problem is not None:
                     argument, message = problem
                     node = nodes.get(argument)
@@ -454,7 +455,7 @@ class _Checker:
         self.validate(cls, cfg, nodes, load.span, "E132", "E132", "E132")
 
 
-def _not_finite(built: Any, cfg: Mapping[str, Any]) -> tuple[str, str] | None:
+def not_finite(built: Any, cfg: Mapping[str, Any]) -> tuple[str, str] | None:
     """``(argument, message)`` if ``built`` would write a number that is not finite.
 
     The core writes what mmengine writes (``bias_prob=1.0`` is an infinite

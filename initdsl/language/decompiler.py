@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from ..core.registry import Registry
-from ..errors import InitError, InitKeyError, InitTypeError, InitValueError
+from ..errors import InitError, InitKeyError, InitTypeError, InitValueError, shown
 from .ast import (
     VALUE_WORDS,
     Arg,
@@ -43,7 +44,7 @@ from .ast import (
     Value,
     is_bare_word,
 )
-from .checker import PRETRAINED, Initializers, snake_case
+from .checker import PRETRAINED, Initializers, not_finite, snake_case
 from .fast_reader import MAX_INTEGER_DIGITS
 from .formatter import generate
 
@@ -70,7 +71,7 @@ def to_policy(init_cfg: Any, *, registry: Registry | None = None) -> Policy:
     if not isinstance(init_cfg, Mapping):
         raise InitTypeError(
             f"init_cfg must be a dict, a list of dicts or a {{module path: init_cfg}} dict, got "
-            f"{type(init_cfg).__name__}: {_short(init_cfg)}")
+            f"{type(init_cfg).__name__}: {shown(init_cfg, 80)}")
     return Policy(builder.scoped(init_cfg))
 
 
@@ -97,10 +98,10 @@ class _Decompiler:
     def scoped(self, scopes: Mapping[str, Any]) -> list[Statement]:
         for path in scopes:
             if not isinstance(path, str):
-                raise InitTypeError(f"scope paths must be strings, got {_short(path)} "
+                raise InitTypeError(f"scope paths must be strings, got {shown(path, 80)} "
                                     f"({type(path).__name__})")
             if path and not all(path.split(".")):
-                raise InitValueError(f"invalid module path {path!r} in a scoped init_cfg")
+                raise InitValueError(f"invalid module path {shown(path)} in a scoped init_cfg")
         statements = self.block(scopes[""]) if "" in scopes else []
         for path, cfgs in scopes.items():
             if path:
@@ -113,7 +114,7 @@ class _Decompiler:
             return []
         cfgs = [init_cfg] if isinstance(init_cfg, Mapping) else init_cfg
         if not isinstance(cfgs, list):
-            raise InitTypeError(f"init_cfg must be a dict or a list of dicts, got {cfgs!r}")
+            raise InitTypeError(f"init_cfg must be a dict or a list of dicts, got {shown(cfgs)}")
         statements: list[Statement] = []
         chainable = False  # would a name rule written now attach to the previous cfg?
         for cfg in cfgs:
@@ -123,10 +124,10 @@ class _Decompiler:
 
     def cfg(self, cfg: Any, chainable: bool) -> tuple[list[Statement], bool]:
         if not isinstance(cfg, Mapping):
-            raise InitTypeError(f"each init_cfg entry must be a dict, got {_short(cfg)}")
+            raise InitTypeError(f"each init_cfg entry must be a dict, got {shown(cfg, 80)}")
         _check_keys(cfg)
         if "type" not in cfg:
-            raise InitKeyError(f"init_cfg entry has no 'type': {_short(dict(cfg))}")
+            raise InitKeyError(f"init_cfg entry has no 'type': {shown(dict(cfg), 80)}")
         kind = self.type_name(cfg["type"])
         rest = {k: v for k, v in cfg.items() if k not in ("type", "override")}
         self.validate(kind, rest)
@@ -150,18 +151,24 @@ class _Decompiler:
             return name
         if isinstance(kind, str):
             registry.lookup(kind)  # raises InitKeyError, with a suggestion
-        raise InitValueError(f"type {_short(kind)} is not a registered initializer class; a "
+        raise InitValueError(f"type {shown(kind, 80)} is not a registered initializer class; a "
                              "policy can only name registered initializers")
 
     def validate(self, kind: str, args: Mapping[str, Any]) -> None:
         """Build the cfg as a run would: what mmengine rejects does not become a policy."""
         try:
-            self.initializers.registry.build({"type": kind, **args})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # reported just below
+                built = self.initializers.registry.build({"type": kind, **args})
         except InitError:
             raise
         except Exception as error:  # noqa: BLE001 - a user initializer may raise anything
             raise InitValueError(f"{kind} rejects its arguments: {type(error).__name__}: "
                                  f"{error}") from None
+        # The check's own rule, so that no decompiled policy fails to compile.
+        problem = not_finite(built, args)
+        if problem is not None:
+            raise InitValueError(problem[1])
 
     @staticmethod
     def layers(layer: Any) -> list[str]:
@@ -169,14 +176,14 @@ class _Decompiler:
             return []
         names = [layer] if isinstance(layer, str) else layer
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise InitTypeError(f"layer must be a str or a list of str, got {layer!r}")
+            raise InitTypeError(f"layer must be a str or a list of str, got {shown(layer)}")
         return list(names)
 
     def call(self, kind: str, args: Mapping[str, Any]) -> Call:
         word = snake_case(kind)
         if self.initializers.name_of(word) != kind or not _ARGUMENT.match(word):
-            raise InitValueError(f"initializer {kind!r} has no policy spelling: its snake_case "
-                                 f"name {word!r} is ambiguous or not a plain word")
+            raise InitValueError(f"initializer {shown(kind)} has no policy spelling: its snake_case "
+                                 f"name {shown(word)} is ambiguous or not a plain word")
         cls = self.initializers.registry.get(kind)
         accepted = self.initializers.accepted(cls)
         order = self.initializers.positional(cls)
@@ -199,7 +206,7 @@ class _Decompiler:
             checkpoint = os.fspath(checkpoint)
         if not isinstance(checkpoint, str):
             raise InitValueError(f"Pretrained needs a 'checkpoint' path string, got "
-                                 f"{checkpoint!r}")
+                                 f"{shown(checkpoint)}")
         options = [Option(k, self.value(v, k)) for k, v in args.items() if k != "checkpoint"]
         return Load(String(checkpoint), options)
 
@@ -209,29 +216,29 @@ class _Decompiler:
         entries = [override] if isinstance(override, Mapping) else override
         if not isinstance(entries, list):
             raise InitTypeError(f"override must be a dict or a list of dicts, got "
-                                f"{_short(override)}")
+                                f"{shown(override, 80)}")
         rules = []
         for entry in entries:
             if not isinstance(entry, Mapping):
-                raise InitTypeError(f"override entries must be dicts, got {_short(entry)}")
+                raise InitTypeError(f"override entries must be dicts, got {shown(entry, 80)}")
             _check_keys(entry)
             name = entry.get("name")
             if not isinstance(name, str):
-                raise InitValueError(f"override entry needs a 'name' string, got {entry!r}")
+                raise InitValueError(f"override entry needs a 'name' string, got {shown(entry)}")
             # `layer` in an override entry is ignored by every run; drop it.
             rest = {k: v for k, v in entry.items() if k not in ("name", "layer")}
             if not rest:
                 rules.append(NameRule(name))
                 continue
             if "type" not in rest:
-                raise InitValueError(f"override entry {name!r} has arguments but no 'type'")
+                raise InitValueError(f"override entry {shown(name)} has arguments but no 'type'")
             if "override" in rest:
-                raise InitValueError(f"override entry {name!r} cannot have its own override")
+                raise InitValueError(f"override entry {shown(name)} cannot have its own override")
             kind = self.type_name(rest.pop("type"))
             self.validate(kind, rest)
             target = self.load(rest) if kind == PRETRAINED else self.call(kind, rest)
             if isinstance(target, Call) and target.name == "load":
-                raise InitValueError(f"override entry {name!r}: an initializer spelled `load` "
+                raise InitValueError(f"override entry {shown(name)}: an initializer spelled `load` "
                                      "cannot be named after a name rule's `->`")
             rules.append(NameRule(name, target))
         return rules
@@ -249,11 +256,11 @@ class _Decompiler:
             return Integer(int(value))
         if isinstance(value, float):
             if not math.isfinite(value):
-                raise InitValueError(f"{key}={value!r}: a policy can only write finite numbers")
+                raise InitValueError(f"{key}={shown(value)}: a policy can only write finite numbers")
             return Float(float(value))
         if isinstance(value, str):
             return Identifier(value) if is_bare_word(value) else String(value)
-        raise InitValueError(f"{key}={_short(value)}: a policy can write numbers, strings, "
+        raise InitValueError(f"{key}={shown(value, 80)}: a policy can write numbers, strings, "
                              f"booleans and none, not {type(value).__name__}")
 
 
@@ -266,15 +273,10 @@ def _check_keys(cfg: Mapping[Any, Any]) -> None:
     for key in cfg:
         if not isinstance(key, str):
             raise InitTypeError(f"init_cfg keys are argument names (strings), got "
-                                f"{_short(key)} ({type(key).__name__})")
+                                f"{shown(key, 80)} ({type(key).__name__})")
         if key in VALUE_WORDS or not _ARGUMENT.match(key):
-            raise InitValueError(f"init_cfg key {key!r} cannot be written in a policy: an "
+            raise InitValueError(f"init_cfg key {shown(key)} cannot be written in a policy: an "
                                  "argument name is an identifier other than true, false, none")
 
 
 _ARGUMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"

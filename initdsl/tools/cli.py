@@ -792,6 +792,7 @@ def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
     import torch
 
     from ..core.provenance import LEDGER
+    from ..core.seed import check_seed
     from ..core.walk import parameters
     from ..driver import apply
     from ..errors import InitError, PolicyError
@@ -807,6 +808,11 @@ def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
     parent = Path(args.out).parent
     if not parent.is_dir():
         raise UsageError(f"--out {args.out}: directory {parent} does not exist")
+    if args.seed is not None:
+        try:
+            check_seed(args.seed)
+        except InitError as error:
+            raise UsageError(f"--seed: {error}") from None
     _import_modules(args)
     _load_factory(args.model)  # first: the model's file may register initializers
     source = _read(args.policy)

@@ -38,7 +38,7 @@ from ..core.checkpoint import (
     read_checkpoint,
     select_state_dict,
 )
-from ..core.initializers import PretrainedInit
+from ..core.initializers import PretrainedInit, described
 from ..core.planner import Block, Call, Load, Planner, Write
 from ..core.protocol import has_own_init_weights, takes_init_cfg
 from ..core.provenance import Origin, Record
@@ -356,7 +356,7 @@ class _StaticPlanner(Planner):
     def plan_load(self, initializer: PretrainedInit, module: nn.Module, path: str,
                   origin: Origin) -> Load:
         record = Record(writer="Pretrained", args=initializer.args, origin=origin,
-                        text=initializer.describe())
+                        text=described(initializer))
         key = initializer.checkpoint
         try:
             check_map_location(initializer.map_location)

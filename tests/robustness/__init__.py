@@ -1,0 +1,1 @@
+"""Robustness: generated and mutated inputs never escape as anything but initdsl's own errors."""
