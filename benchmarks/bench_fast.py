@@ -68,8 +68,8 @@ import bench_core  # noqa: E402 - the core benchmark's configurations and replay
 
 import initdsl  # noqa: E402
 from initdsl import zoo  # noqa: E402
-from initdsl.core.planner import Planner  # noqa: E402 - the core's planner (initdsl.plan is the function)
 from initdsl.core.distributions import Constant, Normal, TruncNormal, Uniform  # noqa: E402
+from initdsl.core.planner import Planner  # noqa: E402 - the core's planner (initdsl.plan is the function)
 from initdsl.fast.schedule import Draw  # noqa: E402
 
 # -- models ---------------------------------------------------------------------------------
