@@ -14,6 +14,8 @@ hardening issue:
 
 * ``semantic``  — ``n`` lines ``Linear -> nope`` (``E101`` each): check, then
   render every diagnostic as the command line prints them;
+* ``one-by-one``— the same, each diagnostic rendered alone with
+  ``Diagnostic.render(text)``, as a user's loop would;
 * ``quoted``    — ``n`` lines ``"seed" -> xavier`` (valid; quoted reserved
   words): parse and compile;
 * ``syntax``    — ``n`` lines ``Linear -> normal(`` (``E001`` each): parse and
@@ -53,6 +55,15 @@ def _render_check(text: str) -> int:
     return 0
 
 
+def _render_each(text: str) -> int:
+    # As a user loop would: Diagnostic.render(text) per diagnostic, no shared split.
+    try:
+        compile_policy(text, "p.init")
+    except PolicyError as error:
+        return sum(len(d.render(text)) for d in error.diagnostics)
+    return 0
+
+
 def _render_parse(text: str) -> int:
     _, diagnostics = parse_recovering(text, "p.init")
     return len(render_all(diagnostics, text))
@@ -65,6 +76,7 @@ def _parse(text: str) -> int:
 
 CASES: dict[str, Case] = {
     "semantic": lambda n: ("Linear -> nope\n" * n, _render_check),
+    "one-by-one": lambda n: ("Linear -> nope\n" * n, _render_each),
     "quoted": lambda n: ('"seed" -> xavier\n' * n, _render_check),
     "syntax": lambda n: ("Linear -> normal(\n" * n, _render_parse),
     "one-line": lambda n: ("A -> (; " * n + "\n", _render_parse),

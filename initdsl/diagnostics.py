@@ -13,6 +13,7 @@ The first line follows the GNU ``file:line:column: message`` convention
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -83,7 +84,7 @@ class Diagnostic:
         if self.span is None or (source is None and lines is None):
             return head
         if lines is None:
-            lines = source.split("\n")  # type: ignore[union-attr]
+            lines = _lines(source)  # type: ignore[arg-type]
         number = self.span.line
         if not 1 <= number <= len(lines):
             return head
@@ -110,6 +111,14 @@ class Diagnostic:
             f"{number} | {text}",
             f"{gutter} | {pad}{carets}",
         ])
+
+
+@functools.lru_cache(maxsize=2)
+def _lines(source: str) -> list[str]:
+    # Rendering each diagnostic of a long text must not split the text again:
+    # a str caches its hash, and a hit on the same object compares by
+    # identity, so rendering n diagnostics one by one stays linear.
+    return source.split("\n")
 
 
 #: The longest source line shown whole under a diagnostic.

@@ -9,7 +9,7 @@ from torch import nn
 import initdsl
 from initdsl import WEIGHT_INITIALIZERS, BaseInit
 from initdsl.core.registry import Registry
-from initdsl.diagnostics import Diagnostic
+from initdsl.diagnostics import Diagnostic, Span
 from initdsl.language.checker import Initializers, snake_case
 from initdsl.language.codes import CODES
 
@@ -281,3 +281,22 @@ def test_scopes_and_names_must_exist_in_the_model():
     ]
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), "nothing may be written before the checks pass"
+
+
+def test_rendering_one_by_one_shows_each_text_its_own_line():
+    # render() keeps the last texts' lines (so n renders of one long text split
+    # it once); texts that differ, even equal ones built apart, never mix.
+    span = Span("f", 1, 1, 1, 2)
+    diagnostic = Diagnostic("E101", "m", span)
+    texts = ["a -> x", "b -> y", "".join(["a", " -> x"]), "c -> z\n"]
+    for text in texts * 2:
+        assert diagnostic.render(text).split("\n")[2] == f"1 | {text.splitlines()[0]}"
+
+
+def test_messages_escape_lone_surrogates():
+    # "\ud800" is a valid escape in a policy string; a message quoting the
+    # decoded string must still encode as UTF-8 wherever it is written.
+    diagnostic = Diagnostic("W201", "no class `\ud800` in torch.nn", Span("f", 1, 1, 1, 9))
+    assert diagnostic.message == "no class `\\ud800` in torch.nn"
+    assert str(initdsl.InitError("path \udfff missing")) == "path \\udfff missing"
+    diagnostic.render('"\ud800" -> x').encode("utf-8")
