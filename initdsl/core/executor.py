@@ -86,11 +86,11 @@ def execute(steps: Iterable[Step], planner: Planner) -> None:
 
 def _write(step: Write) -> None:
     module, initializer, record = step.module, step.initializer, step.record
-    weight = getattr(module, "weight", None)
+    weight = getattr(module, step.tensor, None)
     if weight is not None:
         initializer.init_weight(weight)
         LEDGER.record(weight, record)
-    bias = getattr(module, "bias", None)
+    bias = getattr(module, "bias", None) if step.writes_bias else None
     if bias is not None:
         nn.init.constant_(bias, initializer.bias)
         LEDGER.record(bias, record)

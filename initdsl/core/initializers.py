@@ -29,6 +29,7 @@ from ..errors import (
     shown,
 )
 from .formulas import DISTRIBUTIONS, bias_init_with_prob, normal_cdf
+from .patterns import parameter_pattern
 from .registry import WEIGHT_INITIALIZERS, accepted_arguments
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BaseInit",
+    "SelectInit",
     "described",
     "ConstantInit",
     "XavierInit",
@@ -486,3 +488,54 @@ class PretrainedInit:
 
     def __repr__(self) -> str:
         return f"PretrainedInit(checkpoint={shown(self.checkpoint)}, prefix={shown(self.prefix)})"
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Select")
+class SelectInit:
+    """Write the parameters a qualified-name pattern names, each with ``init``'s weight rule.
+
+    The IR of a policy's ``param`` rule (docs/language.md): ``dict(type='Select',
+    params='blocks.*.attn.proj.weight', init=dict(type='Normal', std=0.02))``.
+    ``params`` is matched against each parameter's name relative to the
+    module whose ``init_cfg`` holds the entry (:func:`~initdsl.core.patterns.
+    parameter_pattern`); every match, raw ``nn.Parameter`` s included, is
+    written as ``init`` writes a weight, and no bias is written. mmengine does
+    not know this type: it runs in initdsl.
+
+    Args:
+        params: the pattern: dotted segments, ``*`` within a segment for any
+            characters but ``.``, a segment ``**`` for any number of segments.
+        init: the cfg (or built initializer) of a weight initializer; its
+            ``bias``, ``bias_prob`` and ``layer`` have no meaning here and are
+            refused.
+    """
+
+    def __init__(self, params: str, init: Any) -> None:
+        if not isinstance(params, str):
+            raise InitTypeError(f"Select argument 'params' must be a str, got {shown(params)}")
+        self.params = params
+        self.pattern = parameter_pattern(params)
+        if isinstance(init, Mapping):
+            extra = sorted(set(init) & {"bias", "bias_prob", "layer", "override"})
+            if extra:
+                raise InitTypeError(f"Select writes only the parameters it names: its init "
+                                    f"cannot take {', '.join(extra)}")
+            init = WEIGHT_INITIALIZERS.build(dict(init))
+        if not isinstance(init, BaseInit) or callable(init):
+            raise InitTypeError(f"Select argument 'init' must be a weight initializer (a cfg "
+                                f"such as dict(type='Normal', std=0.02)), got {shown(init)}")
+        self.init = init
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The inner initializer's arguments (no ``bias``), after ``params``."""
+        inner = {k: v for k, v in self.init.args.items() if k != "bias"}
+        return {"params": self.params, **inner}
+
+    def describe(self) -> str:
+        name = WEIGHT_INITIALIZERS.name_of(type(self.init)) or type(self.init).__name__
+        body = ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "params")
+        return f"Select: params={self.params}, {name}: {body}".rstrip(": ")
+
+    def __repr__(self) -> str:
+        return f"SelectInit(params={shown(self.params)}, init={self.init!r})"

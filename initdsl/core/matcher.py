@@ -3,11 +3,14 @@
 A rule (outside an override) writes every module in the target's subtree,
 visited post-order, whose class name or one of whose *direct* base-class
 names is in the rule's ``layer`` list. An override writes every module below
-its named child, whatever the class ("whole-module mode").
+its named child, whatever the class ("whole-module mode"). A ``param`` rule
+writes the parameters whose names its pattern matches
+(:mod:`initdsl.core.patterns`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 
@@ -16,7 +19,7 @@ from torch import nn
 from ..errors import InitTypeError, shown
 from .walk import post_order
 
-__all__ = ["class_names", "matching"]
+__all__ = ["class_names", "matching", "matching_parameters"]
 
 
 @lru_cache(maxsize=None)
@@ -51,3 +54,38 @@ def matching(
     for sub_path, sub in walk:
         if not wanted.isdisjoint(class_names(type(sub))):
             yield sub_path, sub
+
+
+def matching_parameters(module: nn.Module, path: str, pattern: re.Pattern[str],
+                        walk: Iterable[tuple[str, nn.Module]] | None = None
+                        ) -> tuple[list[tuple[str, nn.Module, str]], list[str]]:
+    """The parameters under ``module`` whose relative name ``pattern`` matches, in write order.
+
+    Returns ``[(module path, owning module, parameter name)]`` in the walk's
+    order (post-order, as every rule), each module's own parameters in
+    registration order; a tensor reachable under two names (tied, or a
+    module registered twice) once, under its first name. Second, the
+    relative names of the *buffers* the pattern matches: a ``param`` rule
+    never writes a buffer, and the caller reports them.
+    """
+    if walk is None:
+        walk = post_order(module, path)
+    start = len(path) + 1 if path else 0
+    found: list[tuple[str, nn.Module, str]] = []
+    buffers: list[str] = []
+    seen: set[int] = set()
+    for sub_path, sub in walk:
+        relative = sub_path[start:] if sub_path != path else ""
+        for table, is_parameter in ((sub._parameters, True), (sub._buffers, False)):
+            for name, tensor in table.items():
+                if tensor is None:
+                    continue
+                full = f"{relative}.{name}" if relative else name
+                if pattern.fullmatch(full) is None:
+                    continue
+                if not is_parameter:
+                    buffers.append(full)
+                elif id(tensor) not in seen:
+                    seen.add(id(tensor))
+                    found.append((sub_path, sub, name))
+    return found, buffers

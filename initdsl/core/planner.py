@@ -53,8 +53,8 @@ from .checkpoint import (
     select_state_dict,
 )
 from .distributions import Distribution, resolve, resolve_fill
-from .initializers import BaseInit, PretrainedInit, described
-from .matcher import matching
+from .initializers import BaseInit, PretrainedInit, SelectInit, described
+from .matcher import matching, matching_parameters
 from .protocol import has_own_init_weights, takes_init_cfg
 from .provenance import Origin, Record
 from .registry import WEIGHT_INITIALIZERS
@@ -69,7 +69,9 @@ class Write:
 
     ``weight`` is what the weight is drawn from, resolved and checked for
     its shape and dtype (``None`` when the module has no weight); the bias,
-    if any, is filled with ``initializer.bias``.
+    if any, is filled with ``initializer.bias``. A ``param`` rule's write
+    (:class:`~initdsl.core.initializers.SelectInit`) names the tensor it
+    draws as the weight in ``tensor`` (``"pos_embed"``) and writes no bias.
     """
 
     module: nn.Module
@@ -77,6 +79,8 @@ class Write:
     initializer: BaseInit
     record: Record
     weight: Distribution | None = None
+    tensor: str = "weight"
+    writes_bias: bool = True
 
 
 @attrs.frozen(eq=False)
@@ -315,6 +319,8 @@ class Planner:
         """Steps of one built initializer on ``module``'s matching layers (all if ``whole``)."""
         if isinstance(initializer, PretrainedInit):
             return [self.plan_load(initializer, module, path, origin)]
+        if isinstance(initializer, SelectInit):
+            return self.plan_select(initializer, module, path, origin)
         if not isinstance(initializer, BaseInit) or callable(initializer):
             return [self._plan_call(initializer, module, path, origin, whole)]
         layers = None if whole else initializer.layer
@@ -366,6 +372,40 @@ class Planner:
                 filled.add(bias.dtype)
             if weight is not None or bias is not None:
                 steps.append(Write(sub, sub_path, initializer, record, dist))
+        return steps
+
+    def plan_select(self, select: SelectInit, module: nn.Module, path: str, origin: Origin
+                    ) -> list[Step]:
+        """Steps of a ``param`` rule: each parameter its pattern matches under ``module``."""
+        initializer = select.init
+        name = WEIGHT_INITIALIZERS.name_of(type(initializer))
+        record = Record(writer=name, args=select.args, origin=origin, text=described(select))
+        found, buffers = matching_parameters(module, path, select.pattern,
+                                             self._walk(module, path))
+        if buffers:
+            raise InitValueError(
+                f"params {shown(select.params)} matches the buffer {_join(path, buffers[0])}"
+                f"{f' and {len(buffers) - 1} more' if len(buffers) > 1 else ''}; a param "
+                "rule writes parameters only", where=str(origin), code="E240",
+                span=origin.source)
+        steps: list[Step] = []
+        resolved: dict[tuple, Distribution] = {}
+        for sub_path, sub, attr in found:
+            tensor = sub._parameters[attr]
+            where = f"{_join(sub_path, attr)} ({type(sub).__name__})"
+            problem = initializer.check_weight(tensor)
+            if problem:
+                raise InitValueError(f"{problem} at {where}", where=str(origin),
+                                     code="E240", span=origin.source)
+            key = (tuple(tensor.shape), tensor.dtype)
+            dist = resolved.get(key)
+            if dist is None:
+                try:
+                    dist = resolved[key] = resolve(initializer, tensor)
+                except InitError as error:
+                    raise self.placed(error, origin, where) from None
+            steps.append(Write(sub, sub_path, initializer, record, dist, tensor=attr,
+                               writes_bias=False))
         return steps
 
     def _plan_call(self, initializer: Any, module: nn.Module, path: str, origin: Origin,

@@ -516,16 +516,16 @@ class _Flattener:
 
     def write(self, step: Write) -> None:
         module, initializer, record = step.module, step.initializer, step.record
-        weight = getattr(module, "weight", None)
+        weight = getattr(module, step.tensor, None)
         if weight is not None:
             dist = step.weight
             if isinstance(dist, TruncNormal) and _far_from_bounds(dist):
                 # the same warning trunc_normal_ gives in exact mode
                 warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
                               "The distribution of values may be incorrect.", stacklevel=2)
-            self.add(self.target(weight, step.path, "weight"),
-                     Draw(dist, record, step.path, "weight"))
-        bias = getattr(module, "bias", None)
+            self.add(self.target(weight, step.path, step.tensor),
+                     Draw(dist, record, step.path, step.tensor))
+        bias = getattr(module, "bias", None) if step.writes_bias else None
         if bias is not None:
             self.add(self.target(bias, step.path, "bias"),
                      Draw(Constant(initializer.bias), record, step.path, "bias"))

@@ -12,6 +12,7 @@ The tree mirrors the grammar (``grammar/initdsl.lark``)::
       statements: LayerRule | NameRule | LoadRule | Scope
         LayerRule  layers: Layer*        init: Call
         NameRule   name: str             target: Call | Load | None
+        ParamRule  pattern: str*         init: Call
         LoadRule   load: Load
         Scope      path: str*            statements, end_comments
       Call         name: str             args: Arg*
@@ -46,6 +47,7 @@ __all__ = [
     "Load",
     "LayerRule",
     "NameRule",
+    "ParamRule",
     "LoadRule",
     "Scope",
     "Statement",
@@ -60,14 +62,14 @@ __all__ = [
 
 #: Words the grammar treats as keywords where a keyword may come (Lark's lexer is
 #: contextual: elsewhere they are names, as in ``Linear -> name``).
-KEYWORDS = frozenset({"name", "load", "scope", "true", "false", "none"})
+KEYWORDS = frozenset({"name", "param", "load", "scope", "true", "false", "none"})
 
 #: The keywords that are values: where a value may come, they are not names.
 VALUE_WORDS = frozenset({"true", "false", "none"})
 
-#: Words kept free for future statements (a policy seed, parameter rules,
-#: bindings); a class called like one must be quoted.
-RESERVED_WORDS = frozenset({"seed", "param", "let"})
+#: Words kept free for future statements (a policy seed, bindings); a class
+#: called like one must be quoted.
+RESERVED_WORDS = frozenset({"seed", "let"})
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
@@ -231,6 +233,24 @@ class NameRule:
 
 
 @attrs.frozen
+class ParamRule:
+    """``param blocks.*.attn.proj.weight -> call``: write the parameters the pattern names.
+
+    ``pattern`` holds the dotted segments; in each, ``*`` stands for any
+    characters but ``.``, and a segment ``**`` for any number of segments
+    (none included). The last segment names the parameter.
+    """
+
+    pattern: tuple[str, ...] = attrs.field(converter=tuple)
+    init: Call = attrs.field()
+    comments: tuple[Comment, ...] = _nodes()
+    trailing_comment: Comment | None = None
+    span: Span | None = _span_field()
+    pattern_span: Span | None = _span_field()
+    blank_line_before: bool = attrs.field(default=False, eq=False, repr=False)
+
+
+@attrs.frozen
 class LoadRule:
     """A load as a statement."""
 
@@ -260,7 +280,7 @@ class Scope:
     blank_line_before: bool = attrs.field(default=False, eq=False, repr=False)
 
 
-Statement = Union[LayerRule, NameRule, LoadRule, Scope]
+Statement = Union[LayerRule, NameRule, ParamRule, LoadRule, Scope]
 
 
 @attrs.frozen

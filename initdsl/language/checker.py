@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from ..core import initializers
+from ..core.patterns import parameter_pattern
 from ..core.registry import WEIGHT_INITIALIZERS, Registry, accepted_arguments
 from ..diagnostics import Diagnostic, Span
 from ..errors import InitError
@@ -34,6 +35,7 @@ from .ast import (
     Load,
     LoadRule,
     NameRule,
+    ParamRule,
     Policy,
     Scope,
     Statement,
@@ -46,6 +48,7 @@ __all__ = [
     "Initializers",
     "RESERVED_ARGUMENTS",
     "PRETRAINED",
+    "SELECT",
     "not_finite",
 ]
 
@@ -54,6 +57,10 @@ RESERVED_ARGUMENTS = ("layer", "override", "type")
 
 #: The registry name loads compile to.
 PRETRAINED = "Pretrained"
+#: The registered type a ``param`` rule compiles to.
+SELECT = "Select"
+#: Arguments a ``param`` rule refuses: it writes only the tensors it names.
+PARAM_RULE_REFUSES = frozenset({"bias", "bias_prob"})
 
 _ACCEPTED: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 _POSITIONAL: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
@@ -88,6 +95,8 @@ class Initializers:
         registry = WEIGHT_INITIALIZERS if registry is None else registry
         words: dict[str, list[str]] = {}
         for name in registry:
+            if name == SELECT:
+                continue  # written as a `param` rule, never called by name
             words.setdefault(snake_case(name), []).append(name)
         return cls(registry, {word: tuple(names) for word, names in words.items()})
 
@@ -224,6 +233,9 @@ class _Checker:
                 parent = statement
             elif isinstance(statement, NameRule):
                 self.name_rule(statement, parent)
+            elif isinstance(statement, ParamRule):
+                self.param_rule(statement)
+                parent = None  # a `name` rule cannot attach to a param rule
             elif isinstance(statement, Scope):
                 self.scope(statement)
                 parent = None
@@ -243,6 +255,17 @@ class _Checker:
         names = [layer.name for layer in rule.layers]
         layer_value: Any = names[0] if len(names) == 1 else names
         self.call(rule.init, {"layer": layer_value} if names else {})
+
+    def param_rule(self, rule: ParamRule) -> None:
+        if any("." in segment for segment in rule.pattern):
+            self.report("E150", "invalid parameter pattern: a quoted segment cannot hold `.` "
+                        "(parameter and module names never do)", rule.pattern_span)
+        else:
+            try:
+                parameter_pattern(".".join(rule.pattern))
+            except InitError as error:
+                self.report("E150", error.message, rule.pattern_span)
+        self.call(rule.init, {}, refused=PARAM_RULE_REFUSES)
 
     def layer(self, layer: Layer) -> None:
         if layer.name in RESERVED_WORDS and not self._quoted(layer.span):
@@ -278,7 +301,8 @@ class _Checker:
 
     # -- initializer calls -------------------------------------------------------------
 
-    def call(self, call: Call, extra: dict[str, Any]) -> None:
+    def call(self, call: Call, extra: dict[str, Any],
+             refused: frozenset[str] = frozenset()) -> None:
         cls = self.resolve(call)
         if cls is None:
             return
@@ -317,6 +341,11 @@ class _Checker:
                                 f"{_suggest(key, allowed)} (accepted: {', '.join(allowed)})",
                                 arg.span)
                     continue
+            if key in refused:
+                self.report("E111", f"`{key}` cannot be an argument of a param rule: it "
+                            "writes only the parameters its pattern names (write the bias "
+                            "with its own rule, `param ....bias -> constant(0)`)", arg.span)
+                continue
             if key in nodes:
                 self.report("E112", f"argument `{key}` is given more than once", arg.span)
                 continue

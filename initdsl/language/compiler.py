@@ -44,15 +44,17 @@ from .ast import (
     Load,
     LoadRule,
     NameRule,
+    ParamRule,
     Policy,
     Scope,
     Statement,
     value_of,
 )
-from .checker import PRETRAINED, Initializers, check
+from .checker import PRETRAINED, SELECT, Initializers, check
 from .parser import parse_recovering
 
-__all__ = ["compile", "compile_policy", "compile_checked", "checked", "Compiled"]
+__all__ = ["compile", "compile_policy", "compile_checked", "checked", "Compiled", "INITDSL_TYPES",
+           "runtime_types"]
 
 Key = tuple[str, int, "int | None"]
 
@@ -91,6 +93,25 @@ class Compiled:
         if argument is not None:
             return self.arguments.get(key, {}).get(argument)
         return self.sources.get(key)
+
+
+#: The registered types a policy compiles to that mmengine does not have.
+INITDSL_TYPES = frozenset({SELECT})
+
+
+def runtime_types(init_cfg: Any) -> list[str]:
+    """The initdsl-only types in a compiled ``init_cfg`` (sorted; empty: mmengine runs it)."""
+    found: set[str] = set()
+    stack = [init_cfg]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("type") in INITDSL_TYPES:
+                found.add(item["type"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return sorted(found)
 
 
 def compile(policy_or_text: Policy | str, filename: str | None = None, *,  # noqa: A001
@@ -182,6 +203,13 @@ class _Compiler:
             elif isinstance(statement, LoadRule):
                 parent = self.add(path, self.load(statement.load), statement.span,
                                   _option_nodes(statement.load))
+            elif isinstance(statement, ParamRule):
+                arguments = self.initializers.arguments(statement.init)
+                init = {"type": self.type_of(statement.init)}
+                init.update((name, value_of(arg.value)) for name, arg in arguments.items())
+                self.add(path, {"type": SELECT, "params": ".".join(statement.pattern),
+                                "init": init}, statement.span, arguments)
+                parent = None
             elif isinstance(statement, NameRule):
                 if parent is None:
                     # Nothing to attach to: a cfg that matches nothing and

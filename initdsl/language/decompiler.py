@@ -37,6 +37,7 @@ from .ast import (
     NameRule,
     Null,
     Option,
+    ParamRule,
     Policy,
     Scope,
     Statement,
@@ -44,7 +45,7 @@ from .ast import (
     Value,
     is_bare_word,
 )
-from .checker import PRETRAINED, Initializers, not_finite, snake_case
+from .checker import PRETRAINED, SELECT, Initializers, not_finite, snake_case
 from .fast_reader import MAX_INTEGER_DIGITS
 from .formatter import generate
 
@@ -130,6 +131,8 @@ class _Decompiler:
             raise InitKeyError(f"init_cfg entry has no 'type': {shown(dict(cfg), 80)}")
         kind = self.type_name(cfg["type"])
         rest = {k: v for k, v in cfg.items() if k not in ("type", "override")}
+        if kind == SELECT:
+            return [self.select(cfg)], False
         self.validate(kind, rest)
         entries = self.overrides(cfg.get("override"))
         if kind == PRETRAINED:
@@ -143,6 +146,36 @@ class _Decompiler:
                 return [NameRule(entries[0].name, call)], False
             head = LayerRule([Layer(name) for name in layers], call)
         return [head, *entries], True
+
+    def select(self, cfg: Mapping[str, Any]) -> ParamRule:
+        """A ``Select`` entry as the ``param`` rule it compiles from."""
+        extra = sorted(set(cfg) - {"type", "params", "init"})
+        if extra:
+            raise InitValueError(f"a Select cfg takes only 'params' and 'init', got "
+                                 f"{', '.join(map(str, extra))}")
+        params, init = cfg.get("params"), cfg.get("init")
+        if not isinstance(params, str) or not isinstance(init, Mapping):
+            raise InitTypeError(f"a Select cfg needs params=<pattern string> and init=<cfg "
+                                f"dict>, got {shown(dict(cfg), 80)}")
+        _check_keys(init)
+        if "type" not in init:
+            raise InitKeyError(f"the init of a Select cfg has no 'type': {shown(dict(init), 80)}")
+        kind = self.type_name(init["type"])
+        args = {k: v for k, v in init.items() if k != "type"}
+        if kind in (PRETRAINED, SELECT):
+            raise InitValueError(f"the init of a Select cfg must be a weight initializer, "
+                                 f"not {kind}")
+        # As a run builds it: a bad pattern or an init with a bias is refused here.
+        try:
+            self.initializers.registry.build({"type": SELECT, "params": params,
+                                              "init": {"type": kind, **args}})
+        except InitError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a user initializer may raise anything
+            raise InitValueError(f"{kind} rejects its arguments: {type(error).__name__}: "
+                                 f"{error}") from None
+        self.validate(kind, args)
+        return ParamRule(tuple(params.split(".")), self.call(kind, args))
 
     def type_name(self, kind: Any) -> str:
         registry = self.initializers.registry

@@ -55,6 +55,7 @@ from .ast import (
     NameRule,
     Null,
     Option,
+    ParamRule,
     Scope,
     Statement,
     String,
@@ -177,6 +178,8 @@ _LAYER = re.compile(rf"(?:({_NAME})|({_STRING})){_BLANKS}(?:(,)|->){_BLANKS}")
 # A child of `name`, a segment of a scope path.
 _CHILD = re.compile(rf"(?:({_NAME})|({_STRING})|({_INT})){_BLANKS}")
 _ARROW = re.compile(rf"->{_BLANKS}")
+# A segment of a parameter pattern: names, digits and `*`, or a string.
+_PATTERN_SEGMENT = re.compile(rf"(?:([A-Za-z0-9_*]+)|({_STRING})){_BLANKS}")
 # An initializer's name and, if it has any, the `(` of its arguments.
 _CALL = re.compile(rf"({_NAME}){_BLANKS}(\({_BLANKS})?")
 # A value: the whole of it (sign included), its sign, then one group per kind.
@@ -374,6 +377,8 @@ class _Reader:
                 return LoadRule(load, span=load.span)
             if keyword == "scope":
                 return self.scope(word)
+            if keyword == "param":
+                return self.param_rule(word)
         return self.layer_rule()
 
     def layer_rule(self) -> LayerRule:
@@ -410,6 +415,26 @@ class _Reader:
             target = self.load(word) if word is not None and word.group(1) == "load" else self.call()
             end = target.span
         return NameRule(name, target, span=self.join(start, end), name_span=name_span)
+
+    def param_rule(self, keyword: re.Match[str]) -> ParamRule:
+        start = self.at
+        self.at = keyword.end()
+        segments: list[str] = []
+        first = last = None
+        while True:
+            found = self.expect(_PATTERN_SEGMENT)
+            word = found.group(1)
+            segments.append(_decode(found.group(2)) if word is None else word)
+            last = self.span(*found.span(found.lastindex))  # type: ignore[arg-type]
+            first = first or last
+            if not self.text.startswith(".", self.at):
+                break
+            self.at = self.skip(self.at + 1)
+        self.expect(_ARROW)
+        call = self.call()
+        pattern_span = Span(self.file, first.line, first.column, last.end_line, last.end_column)
+        return ParamRule(segments, call, span=self.join(start, call.span),
+                         pattern_span=pattern_span)
 
     def child(self) -> tuple[str, Span]:
         """A NAME, STRING or INT: a child of ``name`` or a segment of a scope path."""

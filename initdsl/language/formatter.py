@@ -40,6 +40,7 @@ from .ast import (
     NameRule,
     Null,
     Option,
+    ParamRule,
     Policy,
     Scope,
     Statement,
@@ -78,7 +79,7 @@ def generate(node: object) -> str:
     if isinstance(node, Policy):
         lines = _block(node.statements, node.end_comments, 0)
         return "".join(line + "\n" for line in lines)
-    if isinstance(node, (LayerRule, NameRule, LoadRule, Scope)):
+    if isinstance(node, (LayerRule, NameRule, ParamRule, LoadRule, Scope)):
         return "\n".join(_statement(node, 0))
     generator = _INLINE.get(type(node))
     if generator is None:
@@ -214,9 +215,20 @@ def _head(node: Statement) -> str:
         elif node.target is not None:
             text += f" -> {_load(node.target)}"
         return text
+    if isinstance(node, ParamRule):
+        pattern = ".".join(_segment(segment) for segment in node.pattern)
+        return f"param {pattern} -> {_call(node.init)}"
     if isinstance(node, LoadRule):
         return _load(node.load)
     raise InitTypeError(f"not a statement: {node!r}")
+
+
+def _segment(text: str) -> str:
+    # In a pattern, keywords are names (Lark's lexer is contextual) and `*` is a word character.
+    return text if _PATTERN_WORD.match(text) else _quoted(text)
+
+
+_PATTERN_WORD = re.compile(r"[A-Za-z0-9_*]+\Z")
 
 
 def _statement(node: Statement, depth: int) -> list[str]:

@@ -40,6 +40,7 @@ from .ast import (
     NameRule,
     Null,
     Option,
+    ParamRule,
     Scope,
     Statement,
     String,
@@ -266,6 +267,11 @@ class _Builder:
                 target = self.call(rest[0]) if rest[0].data == "call" else self.load(rest[0])
             return NameRule(self.word(child.children[0]), target, span=self.span(tree),
                             name_span=self.span(child))
+        if kind == "param_rule":
+            pattern, call = tree.children
+            return ParamRule(tuple(self.word(segment.children[0]) for segment in pattern.children),
+                             self.call(call), span=self.span(tree),
+                             pattern_span=self.span(pattern))
         if kind == "load_rule":
             return LoadRule(self.load(tree.children[0]), span=self.span(tree))
         if kind == "scope":
@@ -334,7 +340,8 @@ class _Builder:
 # -- syntax errors ---------------------------------------------------------------------
 
 _VALUE_START = frozenset({"INT", "FLOAT", "STRING", "NAME", "-"})
-_STATEMENT_START = frozenset({"NAME", "STRING", "[", "name", "load", "scope"})
+_STATEMENT_START = frozenset({"NAME", "STRING", "[", "name", "param", "load", "scope"})
+_PATTERN_SEGMENT = frozenset({"PATTERN_WORD", "STRING"})
 _END_OF_STATEMENT = frozenset({"_NL", ";"})
 _CHILD = frozenset({"NAME", "INT", "STRING"})
 
@@ -374,6 +381,9 @@ def _expected_words(expected: set[str], previous: str | None) -> list[str]:
     if previous in ("scope", ".") and _CHILD <= keys:
         words.append("a module name")
         keys -= _CHILD
+    if _PATTERN_SEGMENT <= keys:
+        words.append("a parameter name or pattern")
+        keys -= _PATTERN_SEGMENT
     if previous == "load" and keys == {"STRING"}:
         return ["a checkpoint path in double quotes"]
     if "NAME" in keys and previous == "->":

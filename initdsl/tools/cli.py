@@ -227,7 +227,7 @@ def _py_flat(value: Any) -> str:
 
 def _cmd_compile(args: argparse.Namespace, style: Style) -> int:
     from ..errors import PolicyError
-    from ..language.compiler import compile_policy
+    from ..language.compiler import compile_policy, runtime_types
 
     _import_modules(args)
     source = _read(args.policy)
@@ -249,6 +249,10 @@ def _cmd_compile(args: argparse.Namespace, style: Style) -> int:
                                        "sources": sources}))
         return 0
     text = f"init_cfg = {_py(init_cfg, 0, len('init_cfg = '))}"
+    runtime = runtime_types(init_cfg)
+    if runtime:
+        text = (f"# Needs initdsl's runtime: mmengine alone does not know {', '.join(runtime)}\n"
+                "# (initdsl.initialize runs it).\n" + text)
     if compiled.scoped:
         text = ("# A policy with scopes: {module path: init_cfg}, '' is the root. Each entry is\n"
                 "# that module's init_cfg; initdsl.core.runner.run_scoped(model, init_cfg) runs it.\n"

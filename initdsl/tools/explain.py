@@ -512,8 +512,9 @@ class _Flattener:
         writer = Writer("init", record.writer or "?", dict(record.args), record.origin, step.path)
         # The executor writes the weight, then the bias; a computed weight (a
         # parametrization) is not a parameter and so records nothing here.
-        self.add(getattr(step.module, "weight", None), writer)
-        self.add(getattr(step.module, "bias", None), writer)
+        self.add(getattr(step.module, step.tensor, None), writer)
+        if step.writes_bias:
+            self.add(getattr(step.module, "bias", None), writer)
 
     def call(self, step: Call) -> None:
         if step.chained and (getattr(step.module, "is_init", False)

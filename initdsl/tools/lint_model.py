@@ -7,6 +7,7 @@ plan:
 * ``W210`` a layer name that matches no module where the rule applies;
 * ``W211`` a rule whose classes match modules that have no ``weight`` or
   ``bias`` to write (``MultiheadAttention -> xavier``);
+* ``W212`` a ``param`` rule whose pattern matches no parameter where it applies;
 * ``W220`` a rule whose every write is overwritten later (names the rule(s)
   that overwrite it);
 * ``I230`` parameters no rule writes (they keep their constructor values);
@@ -32,12 +33,14 @@ from collections import defaultdict
 
 from torch import Tensor, nn
 
-from ..core.matcher import class_names, matching
+from ..core.matcher import class_names, matching, matching_parameters
+from ..core.patterns import parameter_pattern
 from ..core.protocol import has_own_init_weights
 from ..core.provenance import Origin
-from ..core.walk import named_modules
+from ..core.walk import named_modules, named_parameters
 from ..diagnostics import Diagnostic, Span
-from ..language.ast import LayerRule, Policy, scoped_statements
+from ..errors import InitError
+from ..language.ast import LayerRule, ParamRule, Policy, scoped_statements
 from ..language.binding import check_model
 from ..language.compiler import compile_checked
 from .explain import Explanation, Parameter, explain
@@ -60,6 +63,7 @@ def model_findings(policy: Policy, model: nn.Module, filename: str, *, compiles:
     found = check_model(policy, model)
     found += _unmatched_layers(policy, model)
     found += _writes_nothing(policy, model)
+    found += _unmatched_params(policy, model)
     explanation = None
     if compiles:
         compiled = compile_checked(policy)
@@ -107,6 +111,30 @@ def _unmatched_layers(policy: Policy, model: nn.Module) -> list[Diagnostic]:
                 found.append(finding(
                     "W210", f"`{layer.name}` matches no module in {where}, whose classes are "
                     f"{shown}{did_you_mean(layer.name, names)}", layer.span))
+    return found
+
+
+def _unmatched_params(policy: Policy, model: nn.Module) -> list[Diagnostic]:
+    """``W212``: param rules whose pattern matches no parameter below their module."""
+    modules = dict(named_modules(model))
+    found = []
+    for path, statement in scoped_statements(policy.statements):
+        if not isinstance(statement, ParamRule) or path not in modules:
+            continue  # a scope the model lacks: E170 says so
+        try:
+            pattern = parameter_pattern(".".join(statement.pattern))
+        except InitError:
+            continue  # E150 says so
+        matched, buffers = matching_parameters(modules[path], path, pattern)
+        if matched or buffers:
+            continue  # buffers: planning reports E240
+        start = len(path) + 1 if path else 0
+        names = [name[start:] for name, _ in named_parameters(modules[path], path)]
+        where = f"`{path}`" if path else f"the model ({type(model).__name__})"
+        text = ".".join(statement.pattern)
+        found.append(finding(
+            "W212", f"`param {text}` matches no parameter of {where}"
+            f"{did_you_mean(text, names)}", statement.pattern_span or statement.span))
     return found
 
 

@@ -22,6 +22,7 @@ from initdsl.language.ast import (
     NameRule,
     Null,
     Option,
+    ParamRule,
     Policy,
     Scope,
     String,
@@ -65,7 +66,11 @@ layer_rules = st.builds(LayerRule, st.lists(words.map(Layer), max_size=3), calls
 name_rules = st.builds(NameRule, child_words, st.one_of(st.none(), calls, loads),
                        comments=leading, trailing_comment=trailing)
 load_rules = st.builds(LoadRule, loads, comments=leading, trailing_comment=trailing)
-leaves = st.one_of(layer_rules, name_rules, load_rules)
+# Pattern segments: plain and keyword-like words, digits, globs, and text that needs quotes.
+segments = st.one_of(child_words, st.sampled_from(["*", "**", "w*", "*_proj", "weight_ih_l*"]))
+param_rules = st.builds(ParamRule, st.lists(segments, min_size=1, max_size=4), calls,
+                        comments=leading, trailing_comment=trailing)
+leaves = st.one_of(layer_rules, name_rules, param_rules, load_rules)
 
 
 def _scopes(inner):
@@ -168,9 +173,29 @@ def _override(draw, checkpoints, scope: str, parent_fan: bool, parent_pretrained
     return {"name": name, **entry}
 
 
+#: Patterns that match parameters (never a buffer) below each scope of models.Tiny.
+PARAM_PATTERNS = {
+    "": ["**.weight", "*.bias", "fc.weight", "seq.*.weight", "seq.**", "conv*.bias", "nothing"],
+    "seq": ["*.weight", "**.bias", "2.0.weight", "**"],
+    "seq.2": ["0.*", "**"],
+    "fc": ["weight", "bias", "*"],
+}
+
+
+@st.composite
+def _select(draw, scope: str):
+    """A ``param`` rule's cfg: values written whatever the tensor's shape (no fans)."""
+    kind = draw(st.sampled_from(["Constant", "Normal", "TruncNormal", "Uniform"]))
+    init = {k: v for k, v in draw(_initializer(kind)).items() if k not in ("bias", "bias_prob")}
+    return {"type": "Select", "params": draw(st.sampled_from(PARAM_PATTERNS[scope])),
+            "init": init}
+
+
 @st.composite
 def cfg_for(draw, checkpoints: dict[str, str], scope: str = ""):
     """One valid cfg for the module at ``scope`` of a models.Tiny."""
+    if draw(st.integers(0, 5)) == 0:
+        return draw(_select(scope))
     kind = draw(st.sampled_from(["Constant", "Normal", "TruncNormal", "Uniform", "Xavier",
                                  "Kaiming", "Caffe2Xavier", "Pretrained"]))
     pretrained = kind == "Pretrained"

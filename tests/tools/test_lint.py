@@ -23,6 +23,7 @@ CASES: dict[str, tuple[str | None, str, str | None, str]] = {
     "W210": (NET, "Conv3d -> kaiming\n", NET, "Conv2d -> kaiming\n"),
     "E171": (NET, "Conv2d -> kaiming\nname scale -> constant(1)\n",
              NET, "Conv2d -> kaiming\nname bn -> constant(1)\n"),
+    "W212": (NET, "param scales -> constant(1)\n", NET, "param scale -> constant(1)\n"),
     "W220": (NET, "Conv2d -> kaiming\nConv2d -> xavier\n",
              NET, "Conv2d -> kaiming\nBatchNorm2d -> constant(1)\n"),
     "I230": (NET, "Conv2d -> kaiming\n", NET, 'load "full.pth"\n'),
@@ -42,6 +43,8 @@ EXPECTED = {
     "E202": ((1, 6), "`missing.pth` does not exist"),
     "W210": ((1, 1), "`Conv3d` matches no module in the model (Net)"),
     "E171": ((2, 6), "`scale` is a parameter of Net, not a child module"),
+    "W212": ((1, 7), "`param scales` matches no parameter of the model (Net); did you mean "
+                     "`scale`?"),
     "W220": ((1, 1), "overwritten later, by Xavier at W220-pos.init:2:1"),
     "I230": ((1, 1), "13 of 21 parameters are written by no rule and keep the values the "
                      "model's constructor gave them: scale, bn.weight, bn.bias, rnn.weight_ih_l0"),

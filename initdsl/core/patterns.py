@@ -1,0 +1,44 @@
+"""Parameter patterns: the names a ``param`` rule writes, as a regular expression.
+
+No torch here: the checker validates patterns when ``initdsl compile`` and
+``lint`` run without a model, and those start without importing torch.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from ..errors import InitValueError, shown
+
+__all__ = ["parameter_pattern"]
+
+
+@lru_cache(maxsize=1024)
+def parameter_pattern(pattern: str) -> re.Pattern[str]:
+    """The regular expression a ``param`` pattern stands for, matched against whole names.
+
+    Segments are separated by ``.``. In a segment, ``*`` is any run of
+    characters but ``.`` (none included); a segment that is exactly ``**``
+    is any number of whole segments, none included; every other character
+    is itself. ``blocks.*.attn.proj.weight``, ``**.c_proj.weight``,
+    ``weight_ih_l*``. An empty segment, or ``**`` inside a longer segment,
+    is an :class:`~initdsl.InitValueError`.
+    """
+    segments = pattern.split(".")
+    parts: list[str] = []
+    for index, segment in enumerate(segments):
+        if not segment:
+            raise InitValueError(f"parameter pattern {shown(pattern)} has an empty segment")
+        if "**" in segment and segment != "**":
+            raise InitValueError(f"parameter pattern {shown(pattern)}: `**` must be a whole "
+                                 f"segment, not part of {shown(segment)}")
+        last = index == len(segments) - 1
+        if segment == "**":
+            # Any number of segments, each with its dot; last, at least the name itself.
+            parts.append(r"(?:[^.]+\.)*[^.]+" if last else r"(?:[^.]+\.)*")
+            continue
+        parts.append("[^.]*".join(re.escape(piece) for piece in segment.split("*")))
+        if not last:
+            parts.append(r"\.")
+    return re.compile("".join(parts))
