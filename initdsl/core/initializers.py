@@ -535,7 +535,7 @@ class SelectInit:
     def describe(self) -> str:
         name = WEIGHT_INITIALIZERS.name_of(type(self.init)) or type(self.init).__name__
         body = ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "params")
-        return f"Select: params={self.params}, {name}: {body}".rstrip(": ")
+        return f"Select: params={self.params}, {name}" + (f": {body}" if body else "")
 
     def __repr__(self) -> str:
         return f"SelectInit(params={shown(self.params)}, init={self.init!r})"

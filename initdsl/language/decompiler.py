@@ -81,8 +81,13 @@ def _is_cfg(mapping: Mapping[Any, Any]) -> bool:
 
     The scoped form maps module paths to ``init_cfg`` s (dicts, lists or
     ``None``); a cfg has a ``type``, a key only cfgs have, or a value that is
-    no ``init_cfg`` (``{"checkpoint": "x.pth"}``).
+    no ``init_cfg`` (``{"checkpoint": "x.pth"}``). The root's key ``""``, which
+    compile always writes and no cfg has, settles it: a scope may be called
+    ``layer`` or ``prefix``.
     """
+    if "" in mapping and all(value is None or isinstance(value, (Mapping, list))
+                             for value in mapping.values()):
+        return False
     if "type" in mapping or any(key in _CFG_KEYS for key in mapping):
         return True
     return any(value is not None and not isinstance(value, (Mapping, list))

@@ -161,7 +161,8 @@ def test_fast_reader_rejects_what_lark_rejects(text):
 # Fragments near every decision of the grammar; joined at random they make
 # mostly broken text, with enough valid text among it to compare trees.
 FRAGMENTS = [
-    "Conv2d", "x", "true", "none", "name", "load", "scope", "normal", "std", "0", "12",
+    "Conv2d", "x", "true", "none", "name", "load", "scope", "param", "*", "**", "normal",
+    "std", "0", "12",
     "1.5", "1e5", "0.1", "-", "->", ",", "(", ")", "=", "{", "}", ".", ";", "[", "]",
     '"a"', '"\\u0041"', '"', "#c", "\n", "\r\n", " ", " ", "\t", "'", "é",
 ]

@@ -83,6 +83,8 @@ EDGE_CASES = [
     # raised LookupError on a comment at the end of an unclosed scope.
     "{}{", "scope a {}{", "x -> y\nscope a {} x {", "Linear -> normal {} x", "name a {}x",
     'name""{}\x00', "scope a {#c", "scope a {\nLinear -> normal  # c", "scope a { x #c",
+    # A scope named like a cfg key once decompiled as one cfg.
+    "scope layer {}\n", "scope prefix { Linear -> normal }",
 ]
 
 def with_edge_cases(test):

@@ -77,7 +77,7 @@ _child = st.one_of(words, st.sampled_from(["0", "12", "1.5"]), st.sampled_from(S
 @st.composite
 def _statement(draw, depth: int = 0):
     kind = draw(st.sampled_from(["layer", "layer", "empty", "name", "name_to", "name_load",
-                                 "load", "scope"]))
+                                 "load", "scope", "param"]))
     if kind == "layer":
         layers = ", ".join(draw(st.lists(st.one_of(words, st.sampled_from(STRINGS)),
                                          min_size=1, max_size=3)))
@@ -90,6 +90,10 @@ def _statement(draw, depth: int = 0):
         return f"name {draw(_child)} -> {draw(_call())}"
     if kind == "name_load":
         return f"name {draw(_child)} -> {draw(_load())}"
+    if kind == "param":
+        pattern = ".".join(draw(st.lists(st.one_of(_child, st.sampled_from(["*", "**", "w*"])),
+                                         min_size=1, max_size=3)))
+        return f"param {pattern} -> {draw(_call())}"
     if kind == "load" or depth >= 2:
         return draw(_load())
     path = ".".join(draw(st.lists(_child, min_size=1, max_size=3)))
@@ -113,6 +117,7 @@ FRAGMENTS = [
     "\\", "#c", "# é \ud800", "\n", "\r\n", "\r", " ", "\t", "\f", "\x0b", "'", "é", "\x00",
     "\ufeff", "\ud800", "\u2028", "scope a {", "scope a.b {\n", "}\n", "\n}",
     "name x -> load", 'load "x.pth" prefix', "Linear -> name", "x -> n(load=1)",
+    "*", "**", "param a.*.b -> normal", "param ** -> constant(1)", 'param "a".w* -> x',
     "scope a {" * 101, "}" * 101, "x" * 3000, "a, " * 500, "1, " * 500,
 ]
 
