@@ -11,7 +11,21 @@ from functools import lru_cache
 
 from ..errors import InitValueError, shown
 
-__all__ = ["parameter_pattern"]
+__all__ = ["check_pattern", "parameter_pattern"]
+
+
+def check_pattern(pattern: str) -> None:
+    """Raise :class:`~initdsl.InitValueError` if ``pattern`` is not a valid parameter pattern.
+
+    Cheap (no regular expression is built): the checker calls it for every
+    ``param`` rule of a policy.
+    """
+    for segment in pattern.split("."):
+        if not segment:
+            raise InitValueError(f"parameter pattern {shown(pattern)} has an empty segment")
+        if "**" in segment and segment != "**":
+            raise InitValueError(f"parameter pattern {shown(pattern)}: `**` must be a whole "
+                                 f"segment, not part of {shown(segment)}")
 
 
 @lru_cache(maxsize=1024)
@@ -22,17 +36,13 @@ def parameter_pattern(pattern: str) -> re.Pattern[str]:
     characters but ``.`` (none included); a segment that is exactly ``**``
     is any number of whole segments, none included; every other character
     is itself. ``blocks.*.attn.proj.weight``, ``**.c_proj.weight``,
-    ``weight_ih_l*``. An empty segment, or ``**`` inside a longer segment,
-    is an :class:`~initdsl.InitValueError`.
+    ``weight_ih_l*``. An invalid pattern (:func:`check_pattern`) is an
+    :class:`~initdsl.InitValueError`.
     """
+    check_pattern(pattern)
     segments = pattern.split(".")
     parts: list[str] = []
     for index, segment in enumerate(segments):
-        if not segment:
-            raise InitValueError(f"parameter pattern {shown(pattern)} has an empty segment")
-        if "**" in segment and segment != "**":
-            raise InitValueError(f"parameter pattern {shown(pattern)}: `**` must be a whole "
-                                 f"segment, not part of {shown(segment)}")
         last = index == len(segments) - 1
         if segment == "**":
             # Any number of segments, each with its dot; last, at least the name itself.

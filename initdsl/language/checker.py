@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from ..core import initializers
-from ..core.patterns import parameter_pattern
+from ..core.patterns import check_pattern
 from ..core.registry import WEIGHT_INITIALIZERS, Registry, accepted_arguments
 from ..diagnostics import Diagnostic, Span
 from ..errors import InitError
@@ -262,7 +262,7 @@ class _Checker:
                         "(parameter and module names never do)", rule.pattern_span)
         else:
             try:
-                parameter_pattern(".".join(rule.pattern))
+                check_pattern(".".join(rule.pattern))
             except InitError as error:
                 self.report("E150", error.message, rule.pattern_span)
         self.call(rule.init, {}, refused=PARAM_RULE_REFUSES)
