@@ -179,7 +179,6 @@ class _Decompiler:
         except Exception as error:  # noqa: BLE001 - a user initializer may raise anything
             raise InitValueError(f"{kind} rejects its arguments: {type(error).__name__}: "
                                  f"{error}") from None
-        self.validate(kind, args)
         return ParamRule(tuple(params.split(".")), self.call(kind, args))
 
     def type_name(self, kind: Any) -> str:
