@@ -508,11 +508,18 @@ class SelectInit:
         init: the cfg (or built initializer) of a weight initializer; its
             ``bias``, ``bias_prob`` and ``layer`` have no meaning here and are
             refused.
+        layer: a class name: the pattern is then relative to every module it
+            matches (the one matcher's rule), not to the cfg's module. One
+            class, as the policy writes it (``Linear.bias``).
     """
 
-    def __init__(self, params: str, init: Any) -> None:
+    def __init__(self, params: str, init: Any, layer: str | None = None) -> None:
         if not isinstance(params, str):
             raise InitTypeError(f"Select argument 'params' must be a str, got {shown(params)}")
+        if layer is not None and not isinstance(layer, str):
+            raise InitTypeError(f"Select argument 'layer' must be one class name (a str), got "
+                                f"{shown(layer)}")
+        self.layer = None if layer is None else [layer]
         self.params = params
         self.pattern = parameter_pattern(params)
         if isinstance(init, Mapping):
@@ -530,12 +537,14 @@ class SelectInit:
     def args(self) -> dict[str, Any]:
         """The inner initializer's arguments (no ``bias``), after ``params``."""
         inner = {k: v for k, v in self.init.args.items() if k != "bias"}
-        return {"params": self.params, **inner}
+        layer = {} if self.layer is None else {"layer": self.layer[0]}
+        return {**layer, "params": self.params, **inner}
 
     def describe(self) -> str:
         name = WEIGHT_INITIALIZERS.name_of(type(self.init)) or type(self.init).__name__
-        body = ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "params")
-        return f"Select: params={self.params}, {name}" + (f": {body}" if body else "")
+        body = ", ".join(f"{k}={v}" for k, v in self.args.items() if k not in ("layer", "params"))
+        layer = "" if self.layer is None else f"layer={self.layer[0]}, "
+        return f"Select: {layer}params={self.params}, {name}" + (f": {body}" if body else "")
 
     def __repr__(self) -> str:
         return f"SelectInit(params={shown(self.params)}, init={self.init!r})"

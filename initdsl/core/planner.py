@@ -380,8 +380,22 @@ class Planner:
         initializer = select.init
         name = WEIGHT_INITIALIZERS.name_of(type(initializer))
         record = Record(writer=name, args=select.args, origin=origin, text=described(select))
-        found, buffers = matching_parameters(module, path, select.pattern,
-                                             self._walk(module, path))
+        walk = self._walk(module, path)
+        if select.layer is None:
+            found, buffers = matching_parameters(module, path, select.pattern, walk)
+        else:
+            # Relative to each module the classes match, in the matcher's order.
+            found, buffers, seen = [], [], set()
+            for sub_path, sub in matching(module, path, select.layer, walk):
+                own, own_buffers = matching_parameters(sub, sub_path, select.pattern,
+                                                       self._walk(sub, sub_path))
+                for entry in own:
+                    tensor = entry[1]._parameters[entry[2]]
+                    if id(tensor) not in seen:
+                        seen.add(id(tensor))
+                        found.append(entry)
+                buffers += [_join(sub_path[len(path) + 1:] if path else sub_path, name)
+                            for name in own_buffers]
         if buffers:
             raise InitValueError(
                 f"params {shown(select.params)} matches the buffer {_join(path, buffers[0])}"

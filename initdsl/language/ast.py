@@ -12,7 +12,7 @@ The tree mirrors the grammar (``grammar/initdsl.lark``)::
       statements: LayerRule | NameRule | LoadRule | Scope
         LayerRule  layers: Layer*        init: Call
         NameRule   name: str             target: Call | Load | None
-        ParamRule  pattern: str*         init: Call
+        ParamRule  pattern: str*         init: Call      layer: Layer | None
         LoadRule   load: Load
         Scope      path: str*            statements, end_comments
       Call         name: str             args: Arg*
@@ -238,11 +238,14 @@ class ParamRule:
 
     ``pattern`` holds the dotted segments; in each, ``*`` stands for any
     characters but ``.``, and a segment ``**`` for any number of segments
-    (none included). The last segment names the parameter.
+    (none included). The last segment names the parameter. With ``layer``
+    (written ``Linear.bias -> call``) the pattern is relative to every
+    module the class matches, as a layer rule matches it.
     """
 
     pattern: tuple[str, ...] = attrs.field(converter=tuple)
     init: Call = attrs.field()
+    layer: Layer | None = None
     comments: tuple[Comment, ...] = _nodes()
     trailing_comment: Comment | None = None
     span: Span | None = _span_field()

@@ -257,6 +257,8 @@ class _Checker:
         self.call(rule.init, {"layer": layer_value} if names else {})
 
     def param_rule(self, rule: ParamRule) -> None:
+        if rule.layer is not None:
+            self.layer(rule.layer)
         if any("." in segment for segment in rule.pattern):
             self.report("E150", "invalid parameter pattern: a quoted segment cannot hold `.` "
                         "(parameter and module names never do)", rule.pattern_span)

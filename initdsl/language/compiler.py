@@ -207,8 +207,11 @@ class _Compiler:
                 arguments = self.initializers.arguments(statement.init)
                 init = {"type": self.type_of(statement.init)}
                 init.update((name, value_of(arg.value)) for name, arg in arguments.items())
-                self.add(path, {"type": SELECT, "params": ".".join(statement.pattern),
-                                "init": init}, statement.span, arguments)
+                cfg = {"type": SELECT}
+                if statement.layer is not None:
+                    cfg["layer"] = statement.layer.name
+                cfg.update(params=".".join(statement.pattern), init=init)
+                self.add(path, cfg, statement.span, arguments)
                 parent = None
             elif isinstance(statement, NameRule):
                 if parent is None:

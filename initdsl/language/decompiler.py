@@ -154,10 +154,15 @@ class _Decompiler:
 
     def select(self, cfg: Mapping[str, Any]) -> ParamRule:
         """A ``Select`` entry as the ``param`` rule it compiles from."""
-        extra = sorted(set(cfg) - {"type", "params", "init"})
+        extra = sorted(map(str, set(cfg) - {"type", "layer", "params", "init"}))
         if extra:
-            raise InitValueError(f"a Select cfg takes only 'params' and 'init', got "
-                                 f"{', '.join(map(str, extra))}")
+            raise InitValueError(f"a Select cfg takes only 'layer', 'params' and 'init', got "
+                                 f"{', '.join(extra)}")
+        layer = cfg.get("layer")
+        if layer is not None and not isinstance(layer, str):
+            # `Linear.bias` names one class; a list has no spelling (compile never writes one).
+            raise InitValueError(f"a Select cfg's layer must be one class name here, got "
+                                 f"{shown(layer, 80)}")
         params, init = cfg.get("params"), cfg.get("init")
         if not isinstance(params, str) or not isinstance(init, Mapping):
             raise InitTypeError(f"a Select cfg needs params=<pattern string> and init=<cfg "
@@ -172,14 +177,15 @@ class _Decompiler:
                                  f"not {kind}")
         # As a run builds it: a bad pattern or an init with a bias is refused here.
         try:
-            self.initializers.registry.build({"type": SELECT, "params": params,
+            self.initializers.registry.build({"type": SELECT, "layer": layer, "params": params,
                                               "init": {"type": kind, **args}})
         except InitError:
             raise
         except Exception as error:  # noqa: BLE001 - a user initializer may raise anything
             raise InitValueError(f"{kind} rejects its arguments: {type(error).__name__}: "
                                  f"{error}") from None
-        return ParamRule(tuple(params.split(".")), self.call(kind, args))
+        return ParamRule(tuple(params.split(".")), self.call(kind, args),
+                         None if layer is None else Layer(layer))
 
     def type_name(self, kind: Any) -> str:
         registry = self.initializers.registry

@@ -178,6 +178,8 @@ _LAYER = re.compile(rf"(?:({_NAME})|({_STRING})){_BLANKS}(?:(,)|->){_BLANKS}")
 # A child of `name`, a segment of a scope path.
 _CHILD = re.compile(rf"(?:({_NAME})|({_STRING})|({_INT})){_BLANKS}")
 _ARROW = re.compile(rf"->{_BLANKS}")
+# A class and the `.` of `Linear.bias -> ...`.
+_CLASS_DOT = re.compile(rf"(?:({_NAME})|({_STRING})){_BLANKS}\.{_BLANKS}")
 # A segment of a parameter pattern: names, digits and `*`, or a string.
 _PATTERN_SEGMENT = re.compile(rf"(?:([A-Za-z0-9_*]+)|({_STRING})){_BLANKS}")
 # An initializer's name and, if it has any, the `(` of its arguments.
@@ -379,6 +381,9 @@ class _Reader:
                 return self.scope(word)
             if keyword == "param":
                 return self.param_rule(word)
+        owner = _CLASS_DOT.match(self.text, self.at)
+        if owner is not None:
+            return self.class_param_rule(owner)
         return self.layer_rule()
 
     def layer_rule(self) -> LayerRule:
@@ -419,6 +424,20 @@ class _Reader:
     def param_rule(self, keyword: re.Match[str]) -> ParamRule:
         start = self.at
         self.at = keyword.end()
+        return self.pattern_rule(start, None)
+
+    def class_param_rule(self, found: re.Match[str]) -> ParamRule:
+        """``Linear.bias -> call``: ``found`` matched the class and its ``.``."""
+        start = self.at
+        name = found.group(1)
+        if name is None:
+            layer = Layer(_decode(found.group(2)), self.span(*found.span(2)))
+        else:
+            layer = Layer(name, self.span(*found.span(1)))
+        self.at = found.end()
+        return self.pattern_rule(start, layer)
+
+    def pattern_rule(self, start: int, layer: Layer | None) -> ParamRule:
         segments: list[str] = []
         first = last = None
         while True:
@@ -433,7 +452,7 @@ class _Reader:
         self.expect(_ARROW)
         call = self.call()
         pattern_span = Span(self.file, first.line, first.column, last.end_line, last.end_column)
-        return ParamRule(segments, call, span=self.join(start, call.span),
+        return ParamRule(segments, call, layer, span=self.join(start, call.span),
                          pattern_span=pattern_span)
 
     def child(self) -> tuple[str, Span]:

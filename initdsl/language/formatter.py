@@ -217,6 +217,8 @@ def _head(node: Statement) -> str:
         return text
     if isinstance(node, ParamRule):
         pattern = ".".join(_segment(segment) for segment in node.pattern)
+        if node.layer is not None:
+            return f"{_layer(node.layer)}.{pattern} -> {_call(node.init)}"
         return f"param {pattern} -> {_call(node.init)}"
     if isinstance(node, LoadRule):
         return _load(node.load)

@@ -267,10 +267,11 @@ class _Builder:
                 target = self.call(rest[0]) if rest[0].data == "call" else self.load(rest[0])
             return NameRule(self.word(child.children[0]), target, span=self.span(tree),
                             name_span=self.span(child))
-        if kind == "param_rule":
-            pattern, call = tree.children
+        if kind in ("param_rule", "class_param_rule"):
+            *layer, pattern, call = tree.children
+            owner = Layer(self.word(layer[0].children[0]), self.span(layer[0])) if layer else None
             return ParamRule(tuple(self.word(segment.children[0]) for segment in pattern.children),
-                             self.call(call), span=self.span(tree),
+                             self.call(call), owner, span=self.span(tree),
                              pattern_span=self.span(pattern))
         if kind == "load_rule":
             return LoadRule(self.load(tree.children[0]), span=self.span(tree))

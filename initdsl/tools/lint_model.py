@@ -97,12 +97,16 @@ def _unmatched_layers(policy: Policy, model: nn.Module) -> list[Diagnostic]:
 
     found = []
     for path, statement in scoped_statements(policy.statements):
-        if not isinstance(statement, LayerRule):
+        if isinstance(statement, LayerRule):
+            layers = statement.layers
+        elif isinstance(statement, ParamRule) and statement.layer is not None:
+            layers = (statement.layer,)  # `Linear.bias -> ...`
+        else:
             continue
         names = below(path)
         if names is None:
             continue
-        for layer in statement.layers:
+        for layer in layers:
             if layer.name not in names:
                 where = f"`{path}`" if path else f"the model ({type(model).__name__})"
                 classes = sorted({type(m).__name__ for p, m in modules.items()
@@ -125,15 +129,32 @@ def _unmatched_params(policy: Policy, model: nn.Module) -> list[Diagnostic]:
             pattern = parameter_pattern(".".join(statement.pattern))
         except InitError:
             continue  # E150 says so
-        matched, buffers = matching_parameters(modules[path], path, pattern)
-        if matched or buffers:
-            continue  # buffers: planning reports E240
-        start = len(path) + 1 if path else 0
-        names = [name[start:] for name, _ in named_parameters(modules[path], path)]
-        where = f"`{path}`" if path else f"the model ({type(model).__name__})"
+        if statement.layer is None:
+            owners = [(path, modules[path])]
+        else:
+            owners = list(matching(modules[path], path, [statement.layer.name]))
+            if not owners:
+                continue  # W210 says the class matches nothing
+        names: list[str] = []
+        hit = False
+        for owner_path, owner in owners:
+            matched, buffers = matching_parameters(owner, owner_path, pattern)
+            if matched or buffers:
+                hit = True  # buffers: planning reports E240
+                break
+            start = len(owner_path) + 1 if owner_path else 0
+            names += [name[start:] for name, _ in named_parameters(owner, owner_path)]
+        if hit:
+            continue
+        if statement.layer is None:
+            where = f"`{path}`" if path else f"the model ({type(model).__name__})"
+        else:
+            where = f"any {statement.layer.name}"
         text = ".".join(statement.pattern)
+        written = f"param {text}" if statement.layer is None else \
+            f"{statement.layer.name}.{text}"
         found.append(finding(
-            "W212", f"`param {text}` matches no parameter of {where}"
+            "W212", f"`{written}` matches no parameter of {where}"
             f"{did_you_mean(text, names)}", statement.pattern_span or statement.span))
     return found
 

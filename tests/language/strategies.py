@@ -69,6 +69,7 @@ load_rules = st.builds(LoadRule, loads, comments=leading, trailing_comment=trail
 # Pattern segments: plain and keyword-like words, digits, globs, and text that needs quotes.
 segments = st.one_of(child_words, st.sampled_from(["*", "**", "w*", "*_proj", "weight_ih_l*"]))
 param_rules = st.builds(ParamRule, st.lists(segments, min_size=1, max_size=4), calls,
+                        st.one_of(st.none(), words.map(Layer)),
                         comments=leading, trailing_comment=trailing)
 leaves = st.one_of(layer_rules, name_rules, param_rules, load_rules)
 
@@ -187,8 +188,15 @@ def _select(draw, scope: str):
     """A ``param`` rule's cfg: values written whatever the tensor's shape (no fans)."""
     kind = draw(st.sampled_from(["Constant", "Normal", "TruncNormal", "Uniform"]))
     init = {k: v for k, v in draw(_initializer(kind)).items() if k not in ("bias", "bias_prob")}
-    return {"type": "Select", "params": draw(st.sampled_from(PARAM_PATTERNS[scope])),
-            "init": init}
+    cfg = {"type": "Select", "params": draw(st.sampled_from(PARAM_PATTERNS[scope])),
+           "init": init}
+    if draw(st.integers(0, 2)) == 0:
+        # Relative to each module of a class: its own tensors (never a buffer).
+        layer, params = draw(st.sampled_from([("Linear", "bias"), ("Conv2d", "weight"),
+                                              ("_ConvNd", "*"), ("BatchNorm2d", "weight"),
+                                              ("Linear", "**")]))
+        cfg = {"type": "Select", "layer": layer, "params": params, "init": init}
+    return cfg
 
 
 @st.composite

@@ -21,6 +21,9 @@ FORMAT = [
     ('param "w*"."0".load -> constant(1)', "param w*.0.load -> constant(1)\n"),
     ("scope head {param ** -> zeros}", "scope head {\n    param ** -> zeros\n}\n"),
     ("param name.scope.true -> x", "param name.scope.true -> x\n"),
+    ("Linear . bias->constant(0)", "Linear.bias -> constant(0)\n"),
+    ('"name".w*->x', '"name".w* -> x\n'),
+    ("scope a { LSTM.weight_ih_l* -> xavier }", "scope a {\n    LSTM.weight_ih_l* -> xavier\n}\n"),
 ]
 
 
@@ -41,6 +44,9 @@ COMPILE = [
      [dict(type="Normal", layer="Linear"),
       dict(type="Select", params="fc.bias", init=dict(type="Constant", val=1)),
       dict(type="Constant", val=0, override=dict(name="head"))]),
+    ("Linear.weight -> normal(std=0.02)\nLinear.bias -> constant(0)",
+     [dict(type="Select", layer="Linear", params="weight", init=dict(type="Normal", std=0.02)),
+      dict(type="Select", layer="Linear", params="bias", init=dict(type="Constant", val=0))]),
     ("scope head { param * -> constant(val=2) }",
      {"": [], "head": [dict(type="Select", params="*", init=dict(type="Constant", val=2))]}),
 ]
@@ -67,6 +73,10 @@ CHECK = [
     ("param -> normal", "E001", (1, 7)),
     ("param a. -> normal", "E001", (1, 10)),
     ("param a b -> normal", "E001", (1, 9)),
+    ("Linear.bias -> normal(bias=0)", "E111", (1, 23)),
+    ("seed.bias -> normal", "E160", (1, 1)),
+    ("Linear. -> normal", "E001", (1, 9)),
+    ("name.x -> normal", "E001", (1, 5)),
 ]
 
 
@@ -81,11 +91,13 @@ def test_errors_point_at_the_cause(text, code, position):
 DECOMPILE_REFUSES = [
     dict(type="Select", params="a..b", init=dict(type="Normal")),
     dict(type="Select", params="a", init=dict(type="Normal", bias=1)),
-    dict(type="Select", params="a", init=dict(type="Normal"), layer="Linear"),
+    dict(type="Select", params="a", init=dict(type="Normal"), override=dict(name="x")),
     dict(type="Select", params="a", init=dict(type="Pretrained", checkpoint="x.pth")),
     dict(type="Select", params="a", init=dict(type="Normal", std=-1)),
     dict(type="Select", params=3, init=dict(type="Normal")),
     dict(type="Select", params="a"),
+    dict(type="Select", layer=["Linear", "Conv2d"], params="bias", init=dict(type="Normal")),
+    dict(type="Select", layer=3, params="bias", init=dict(type="Normal")),
 ]
 
 
@@ -231,3 +243,32 @@ def test_explain_names_the_rule_of_each_parameter():
     by_name = {p.name: p for p in explanation.parameters}
     assert str(by_name["pos_embed"].final.origin) == "p.init:1:1"
     assert by_name["cls_token"].final is None
+
+
+def test_class_qualified_rules_write_each_matched_modules_own_tensors():
+    torch.manual_seed(1)
+    model = _Vit()
+    torch.manual_seed(0)
+    initdsl.apply(model, "Linear.weight -> normal(std=2)\nLinear.bias -> constant(0.5)\n"
+                         "_Block.gamma -> constant(3)")
+    torch.manual_seed(1)
+    reference = _Vit()
+    torch.manual_seed(0)
+    for linear in (reference.blocks[0].fc, reference.blocks[1].fc, reference.head):
+        nn.init.normal_(linear.weight, std=2)  # post-order: blocks.0.fc, blocks.1.fc, head
+    assert torch.equal(model.head.weight, reference.head.weight)
+    assert torch.equal(model.blocks[1].fc.weight, reference.blocks[1].fc.weight)
+    assert all(torch.equal(m.bias, torch.full_like(m.bias, 0.5))
+               for m in (model.head, model.blocks[0].fc))
+    assert torch.equal(model.blocks[0].gamma, torch.full((4,), 3.0))
+    assert torch.equal(model.pos_embed, reference.pos_embed)  # not named: untouched
+
+
+def test_a_class_qualified_pattern_that_matches_a_buffer_writes_nothing():
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    before = _bytes(model)
+    with pytest.raises(initdsl.PolicyError) as raised:
+        initdsl.apply(model, "Linear -> constant(1)\nBatchNorm1d.running_* -> constant(0)")
+    assert raised.value.diagnostics[0].code == "E240"
+    assert "1.running_mean" in raised.value.diagnostics[0].message
+    assert all(torch.equal(before[k], v) for k, v in _bytes(model).items())

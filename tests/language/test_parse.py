@@ -189,7 +189,7 @@ SYNTAX_ERRORS = [
     ("Conv2d -> kaiming(mode=)", "1:24", "expected a value, found `)`"),
     ("Conv2d -> kaiming mode=fan_out", "1:19",
      "expected `(` or the end of the statement, found `mode`"),
-    ("Conv2d kaiming", "1:8", "expected `,` or `->`, found `kaiming`"),
+    ("Conv2d kaiming", "1:8", "expected `,`, `->` or `.`, found `kaiming`"),
     ("x -> y(mode='a')", "1:13",
      "unexpected character `'`; expected a value (strings use double quotes)"),
     ("load prefix", "1:6", "expected a checkpoint path in double quotes, found `prefix`"),
