@@ -175,8 +175,8 @@ def _writes_nothing(policy: Policy, model: nn.Module) -> list[Diagnostic]:
         own = list(dict.fromkeys(name for sub in matched for name, p in sub._parameters.items()
                                  if p is not None))
         whose = "its" if len(matched) == 1 else "their"
-        held = (f"; {whose} own parameters are {listed(own, 6)}, which no layer rule writes"
-                if own else "")
+        held = (f"; {whose} own parameters are {listed(own, 6)}, which no layer rule writes "
+                f"(name them: `{classes[0]}.{own[0]} -> ...`)" if own else "")
         found.append(finding(
             "W211", f"the rule matches {len(matched)} module{'s' if len(matched) > 1 else ''} "
             f"({', '.join(classes)}) but writes nothing: a layer rule writes a module's own "
