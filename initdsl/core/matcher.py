@@ -57,35 +57,44 @@ def matching(
 
 
 def matching_parameters(module: nn.Module, path: str, pattern: re.Pattern[str],
-                        walk: Iterable[tuple[str, nn.Module]] | None = None
+                        walk: Iterable[tuple[str, nn.Module]] | None = None,
+                        layers: Sequence[str] | None = None,
                         ) -> tuple[list[tuple[str, nn.Module, str]], list[str]]:
     """The parameters under ``module`` whose relative name ``pattern`` matches, in write order.
 
-    Returns ``[(module path, owning module, parameter name)]`` in the walk's
-    order (post-order, as every rule), each module's own parameters in
-    registration order; a tensor reachable under two names (tied, or a
-    module registered twice) once, under its first name. Second, the
-    relative names of the *buffers* the pattern matches: a ``param`` rule
-    never writes a buffer, and the caller reports them.
+    With ``layers``, names are relative to each module those classes match
+    (:func:`matching`) instead. Returns ``[(module path, owning module,
+    parameter name)]`` in the walk's order (post-order, as every rule), each
+    module's own parameters in registration order; a tensor reachable under
+    two names (tied, or a module registered twice) once, under its first
+    name. Second, the names (relative to ``module``) of the *buffers* the
+    pattern matches: a ``param`` rule never writes a buffer, and the caller
+    reports them.
     """
     if walk is None:
         walk = post_order(module, path)
-    start = len(path) + 1 if path else 0
+    owners = [(path, walk)] if layers is None else [
+        (owner_path, post_order(owner, owner_path))
+        for owner_path, owner in matching(module, path, layers, walk)]
+    skip = len(path) + 1 if path else 0
     found: list[tuple[str, nn.Module, str]] = []
     buffers: list[str] = []
     seen: set[int] = set()
-    for sub_path, sub in walk:
-        relative = sub_path[start:] if sub_path != path else ""
-        for table, is_parameter in ((sub._parameters, True), (sub._buffers, False)):
-            for name, tensor in table.items():
-                if tensor is None:
-                    continue
-                full = f"{relative}.{name}" if relative else name
-                if pattern.fullmatch(full) is None:
-                    continue
-                if not is_parameter:
-                    buffers.append(full)
-                elif id(tensor) not in seen:
-                    seen.add(id(tensor))
-                    found.append((sub_path, sub, name))
+    for owner_path, owner_walk in owners:
+        start = len(owner_path) + 1 if owner_path else 0
+        for sub_path, sub in owner_walk:
+            relative = sub_path[start:] if sub_path != owner_path else ""
+            for table, is_parameter in ((sub._parameters, True), (sub._buffers, False)):
+                for name, tensor in table.items():
+                    if tensor is None:
+                        continue
+                    full = f"{relative}.{name}" if relative else name
+                    if pattern.fullmatch(full) is None:
+                        continue
+                    if not is_parameter:
+                        below = sub_path[skip:] if sub_path != path else ""
+                        buffers.append(f"{below}.{name}" if below else name)
+                    elif id(tensor) not in seen:
+                        seen.add(id(tensor))
+                        found.append((sub_path, sub, name))
     return found, buffers

@@ -351,18 +351,8 @@ class Planner:
                     )
             dist = None
             if weight is not None:
-                where = f"{_join(sub_path, 'weight')} ({type(sub).__name__})"
-                problem = initializer.check_weight(weight)
-                if problem:
-                    raise InitValueError(f"{problem} at {where}", where=str(origin),
-                                         code="E240", span=origin.source)
-                key = (tuple(weight.shape), weight.dtype)
-                dist = resolved.get(key)
-                if dist is None:
-                    try:
-                        dist = resolved[key] = resolve(initializer, weight)
-                    except InitError as error:
-                        raise self.placed(error, origin, where) from None
+                dist = self._weight(initializer, weight, f"{_join(sub_path, 'weight')} "
+                                    f"({type(sub).__name__})", origin, resolved)
             if bias is not None and bias.dtype not in filled:
                 try:
                     resolve_fill(initializer.bias, bias, name, bias_argument)
@@ -380,22 +370,8 @@ class Planner:
         initializer = select.init
         name = WEIGHT_INITIALIZERS.name_of(type(initializer))
         record = Record(writer=name, args=select.args, origin=origin, text=described(select))
-        walk = self._walk(module, path)
-        if select.layer is None:
-            found, buffers = matching_parameters(module, path, select.pattern, walk)
-        else:
-            # Relative to each module the classes match, in the matcher's order.
-            found, buffers, seen = [], [], set()
-            for sub_path, sub in matching(module, path, select.layer, walk):
-                own, own_buffers = matching_parameters(sub, sub_path, select.pattern,
-                                                       self._walk(sub, sub_path))
-                for entry in own:
-                    tensor = entry[1]._parameters[entry[2]]
-                    if id(tensor) not in seen:
-                        seen.add(id(tensor))
-                        found.append(entry)
-                buffers += [_join(sub_path[len(path) + 1:] if path else sub_path, name)
-                            for name in own_buffers]
+        found, buffers = matching_parameters(module, path, select.pattern,
+                                             self._walk(module, path), select.layer)
         if buffers:
             raise InitValueError(
                 f"params {shown(select.params)} matches the buffer {_join(path, buffers[0])}"
@@ -405,22 +381,28 @@ class Planner:
         steps: list[Step] = []
         resolved: dict[tuple, Distribution] = {}
         for sub_path, sub, attr in found:
-            tensor = sub._parameters[attr]
-            where = f"{_join(sub_path, attr)} ({type(sub).__name__})"
-            problem = initializer.check_weight(tensor)
-            if problem:
-                raise InitValueError(f"{problem} at {where}", where=str(origin),
-                                     code="E240", span=origin.source)
-            key = (tuple(tensor.shape), tensor.dtype)
-            dist = resolved.get(key)
-            if dist is None:
-                try:
-                    dist = resolved[key] = resolve(initializer, tensor)
-                except InitError as error:
-                    raise self.placed(error, origin, where) from None
+            dist = self._weight(initializer, sub._parameters[attr],
+                                f"{_join(sub_path, attr)} ({type(sub).__name__})", origin,
+                                resolved)
             steps.append(Write(sub, sub_path, initializer, record, dist, tensor=attr,
                                writes_bias=False))
         return steps
+
+    def _weight(self, initializer: BaseInit, tensor: Tensor, where: str, origin: Origin,
+                resolved: dict[tuple, Distribution]) -> Distribution:
+        """What ``initializer`` draws for ``tensor`` (one resolution per shape and dtype)."""
+        problem = initializer.check_weight(tensor)
+        if problem:
+            raise InitValueError(f"{problem} at {where}", where=str(origin), code="E240",
+                                 span=origin.source)
+        key = (tuple(tensor.shape), tensor.dtype)
+        dist = resolved.get(key)
+        if dist is None:
+            try:
+                dist = resolved[key] = resolve(initializer, tensor)
+            except InitError as error:
+                raise self.placed(error, origin, where) from None
+        return dist
 
     def _plan_call(self, initializer: Any, module: nn.Module, path: str, origin: Origin,
                    whole: bool) -> Call:

@@ -129,23 +129,17 @@ def _unmatched_params(policy: Policy, model: nn.Module) -> list[Diagnostic]:
             pattern = parameter_pattern(".".join(statement.pattern))
         except InitError:
             continue  # E150 says so
-        if statement.layer is None:
-            owners = [(path, modules[path])]
-        else:
-            owners = list(matching(modules[path], path, [statement.layer.name]))
-            if not owners:
-                continue  # W210 says the class matches nothing
-        names: list[str] = []
-        hit = False
-        for owner_path, owner in owners:
-            matched, buffers = matching_parameters(owner, owner_path, pattern)
-            if matched or buffers:
-                hit = True  # buffers: planning reports E240
-                break
-            start = len(owner_path) + 1 if owner_path else 0
-            names += [name[start:] for name, _ in named_parameters(owner, owner_path)]
-        if hit:
-            continue
+        layers = None if statement.layer is None else [statement.layer.name]
+        matched, buffers = matching_parameters(modules[path], path, pattern, layers=layers)
+        if matched or buffers:
+            continue  # buffers: planning reports E240
+        owners = [(path, modules[path])] if layers is None else \
+            list(matching(modules[path], path, layers))
+        if not owners:
+            continue  # W210 says the class matches nothing
+        names = [name[len(owner_path) + 1 if owner_path else 0:]
+                 for owner_path, owner in owners
+                 for name, _ in named_parameters(owner, owner_path)]
         if statement.layer is None:
             where = f"`{path}`" if path else f"the model ({type(model).__name__})"
         else:
