@@ -604,7 +604,7 @@ def _copied(cfg: dict, where: str) -> dict:
         raise InitValueError("the cfg nests too deep to copy", where=where) from None
     except Exception as error:  # noqa: BLE001 - copy raises whatever __deepcopy__ raises
         raise InitTypeError(f"the cfg holds a value that cannot be copied "
-                            f"({type(error).__name__}: {shown(str(error))[1:-1]})",
+                            f"({type(error).__name__}: {shown(str(error))})",
                             where=where) from None
 
 

@@ -30,7 +30,7 @@ from initdsl.language import fast_reader
 from initdsl.language.ast import Scope
 from initdsl.language.parser import parse_recovering, parse_with_lark
 from initdsl.tools.lint import lint
-from tests.language.test_fastparse import layout
+from tests.language.test_fastparse import accepted_by_fast_reader, layout
 
 from ._support import outcome, quiet_logs, small_model
 from .texts import (
@@ -209,14 +209,6 @@ def test_decompiling_what_compiled_gives_the_same_init_cfg(text):
     assert again == compiled
 
 
-def fast_reader_accepts(text: str) -> bool:
-    try:
-        fast_reader.read(text, FILE)
-    except fast_reader.Reject:
-        return False
-    return True
-
-
 @PROPERTY
 @given(any_text)
 @with_edge_cases
@@ -224,7 +216,7 @@ def test_fast_reader_and_lark_accept_the_same_texts_and_trees(text):
     """Any text: both readers accept it or both reject it, and build the same tree."""
     # parse() and parse_with_lark skip a leading byte-order mark; the fast reader is
     # handed the text after it.
-    accepted = fast_reader_accepts(text.removeprefix("\ufeff"))
+    accepted = accepted_by_fast_reader(text.removeprefix("\ufeff"))
     reference, error = outcome(lambda: parse_with_lark(text, FILE), "parse_with_lark")[0]
     assert accepted == (error is None), (
         f"fast reader {'accepts' if accepted else 'rejects'} what Lark "
