@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..errors import (
     InitAssertionError,
     InitAttributeError,
+    InitKeyError,
     InitRuntimeError,
     InitTypeError,
     InitValueError,
     InitZeroDivisionError,
     shown,
 )
+from .computed import Computed, computed_keys
 from .formulas import DISTRIBUTIONS, bias_init_with_prob, normal_cdf
 from .patterns import parameter_pattern
 from .registry import WEIGHT_INITIALIZERS, accepted_arguments
@@ -522,11 +524,22 @@ class SelectInit:
         self.layer = None if layer is None else [layer]
         self.params = params
         self.pattern = parameter_pattern(params)
+        #: With computed arguments (``dict(expr=...)``), ``init`` is ``None`` and
+        #: the planner builds the initializer for each tensor from ``computed``.
+        self.computed: Computed | None = None
         if isinstance(init, Mapping):
             extra = sorted(set(init) & {"bias", "bias_prob", "layer", "override"})
             if extra:
                 raise InitTypeError(f"Select writes only the parameters it names: its init "
                                     f"cannot take {', '.join(extra)}")
+            if computed_keys(init):
+                if "type" not in init:
+                    raise InitKeyError(f"the init of a Select has no 'type': {shown(dict(init))}")
+                if isinstance(init["type"], str):
+                    WEIGHT_INITIALIZERS.lookup(init["type"])  # an unknown type fails here
+                self.computed = Computed.of(init)
+                self.init = None
+                return
             init = WEIGHT_INITIALIZERS.build(dict(init))
         if not isinstance(init, BaseInit) or callable(init):
             raise InitTypeError(f"Select argument 'init' must be a weight initializer (a cfg "
@@ -536,13 +549,27 @@ class SelectInit:
     @property
     def args(self) -> dict[str, Any]:
         """The inner initializer's arguments (no ``bias``), after ``params``."""
-        inner = {k: v for k, v in self.init.args.items() if k != "bias"}
+        return self.args_with(self.init)
+
+    def args_with(self, init: BaseInit | None) -> dict[str, Any]:
+        """:attr:`args` with ``init`` as the inner initializer (built for one tensor)."""
+        if init is None:
+            assert self.computed is not None
+            inner = {k: v for k, v in self.computed.cfg.items() if k != "type"}
+        else:
+            inner = {k: v for k, v in init.args.items() if k != "bias"}
         layer = {} if self.layer is None else {"layer": self.layer[0]}
         return {**layer, "params": self.params, **inner}
 
-    def describe(self) -> str:
-        name = WEIGHT_INITIALIZERS.name_of(type(self.init)) or type(self.init).__name__
-        body = ", ".join(f"{k}={v}" for k, v in self.args.items() if k not in ("layer", "params"))
+    def describe(self, init: BaseInit | None = None) -> str:
+        init = init or self.init
+        if init is None:
+            assert self.computed is not None
+            name = str(self.computed.cfg["type"])
+        else:
+            name = WEIGHT_INITIALIZERS.name_of(type(init)) or type(init).__name__
+        body = ", ".join(f"{k}={v}" for k, v in self.args_with(init).items()
+                         if k not in ("layer", "params"))
         layer = "" if self.layer is None else f"layer={self.layer[0]}, "
         return f"Select: {layer}params={self.params}, {name}" + (f": {body}" if body else "")
 

@@ -59,12 +59,13 @@ def matching(
 def matching_parameters(module: nn.Module, path: str, pattern: re.Pattern[str],
                         walk: Iterable[tuple[str, nn.Module]] | None = None,
                         layers: Sequence[str] | None = None,
-                        ) -> tuple[list[tuple[str, nn.Module, str]], list[str]]:
+                        ) -> tuple[list[tuple[str, nn.Module, str, dict[str, str]]], list[str]]:
     """The parameters under ``module`` whose relative name ``pattern`` matches, in write order.
 
     With ``layers``, names are relative to each module those classes match
     (:func:`matching`) instead. Returns ``[(module path, owning module,
-    parameter name)]`` in the walk's order (post-order, as every rule), each
+    parameter name, captures)]`` (captures: the pattern's ``{name}``
+    segments, as matched) in the walk's order (post-order, as every rule), each
     module's own parameters in registration order; a tensor reachable under
     two names (tied, or a module registered twice) once, under its first
     name. Second, the names (relative to ``module``) of the *buffers* the
@@ -77,7 +78,7 @@ def matching_parameters(module: nn.Module, path: str, pattern: re.Pattern[str],
         (owner_path, post_order(owner, owner_path))
         for owner_path, owner in matching(module, path, layers, walk)]
     skip = len(path) + 1 if path else 0
-    found: list[tuple[str, nn.Module, str]] = []
+    found: list[tuple[str, nn.Module, str, dict[str, str]]] = []
     buffers: list[str] = []
     seen: set[int] = set()
     for owner_path, owner_walk in owners:
@@ -89,12 +90,13 @@ def matching_parameters(module: nn.Module, path: str, pattern: re.Pattern[str],
                     if tensor is None:
                         continue
                     full = f"{relative}.{name}" if relative else name
-                    if pattern.fullmatch(full) is None:
+                    matched = pattern.fullmatch(full)
+                    if matched is None:
                         continue
                     if not is_parameter:
                         below = sub_path[skip:] if sub_path != path else ""
                         buffers.append(f"{below}.{name}" if below else name)
                     elif id(tensor) not in seen:
                         seen.add(id(tensor))
-                        found.append((sub_path, sub, name))
+                        found.append((sub_path, sub, name, matched.groupdict()))
     return found, buffers

@@ -52,6 +52,7 @@ from .checkpoint import (
     read_checkpoint,
     select_state_dict,
 )
+from .computed import Computed, Context, computed_keys, concrete
 from .distributions import Distribution, resolve, resolve_fill
 from .initializers import BaseInit, PretrainedInit, SelectInit, described
 from .matcher import matching, matching_parameters
@@ -133,6 +134,25 @@ CfgSource = Callable[..., Any]
 _WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
 
 
+def _record(initializer: Any, origin: Origin, computed: Computed | None = None,
+            inner: BaseInit | None = None) -> Record:
+    """The provenance of a write by ``initializer`` (a ``Select``: with ``inner`` when computed).
+
+    With computed arguments the record holds their values for this write,
+    and its text says how each was computed.
+    """
+    if isinstance(initializer, SelectInit):
+        name = WEIGHT_INITIALIZERS.name_of(type(inner or initializer.init))
+        args = initializer.args_with(inner) if inner is not None else initializer.args
+        text = initializer.describe(inner)
+    else:
+        name = WEIGHT_INITIALIZERS.name_of(type(initializer))
+        args, text = initializer.args, described(initializer)
+    if computed is not None:
+        text = f"{text} (computed: {computed.text()})"
+    return Record(writer=name, args=args, origin=origin, text=text)
+
+
 def _where(owner: str, index: int | None, override: int | None = None) -> str:
     return str(Origin(owner, index, override))
 
@@ -179,6 +199,9 @@ class Planner:
         self._source_of = source_of
         self._paths: dict[int, str] | None = None
         self._walks: dict[tuple[int, str], list[tuple[str, nn.Module]]] = {}
+        # Initializers built for computed arguments, by their values; the
+        # Computed is kept alive with them so that its id stays its own.
+        self._built: dict[tuple[int, str], tuple[BaseInit, Record, Computed]] = {}
 
     def invalidate(self) -> None:
         """Forget cached module-tree walks (user code may have changed the tree)."""
@@ -286,6 +309,8 @@ class Planner:
 
     def _build(self, cfg: dict, where: str) -> Any:
         try:
+            if computed_keys(cfg):
+                return Computed.of(cfg)
             return WEIGHT_INITIALIZERS.build(cfg)
         except InitError as error:
             raise error.located(where) from None
@@ -321,55 +346,102 @@ class Planner:
             return [self.plan_load(initializer, module, path, origin)]
         if isinstance(initializer, SelectInit):
             return self.plan_select(initializer, module, path, origin)
+        if isinstance(initializer, Computed):
+            return self.plan_computed(initializer, module, path, origin, whole)
         if not isinstance(initializer, BaseInit) or callable(initializer):
             return [self._plan_call(initializer, module, path, origin, whole)]
         layers = None if whole else initializer.layer
-        name = WEIGHT_INITIALIZERS.name_of(type(initializer))
-        record = Record(writer=name, args=initializer.args, origin=origin,
-                        text=described(initializer))
-        bias_argument = "bias" if initializer.bias_prob is None else "bias_prob"
         steps: list[Step] = []
-        try:
-            # A rule without classes (mmengine's cfg without `layer`) matches
-            # nothing: no walk of the subtree for it.
-            matched = list(matching(module, path, layers, self._walk(module, path))
-                           ) if layers is None or layers else []
-        except InitError as error:
-            raise error.located(str(origin), origin.source) from None
         # The modules a rule matches mostly share a few shapes: resolve each once.
         resolved: dict[tuple, Distribution] = {}
         filled: set[torch.dtype] = set()
-        for sub_path, sub in matched:
-            weight = getattr(sub, "weight", None)
-            bias = getattr(sub, "bias", None)
-            for attr, tensor in (("weight", weight), ("bias", bias)):
-                if tensor is not None and not isinstance(tensor, Tensor):
-                    raise InitAttributeError(
-                        f"{name} cannot write {sub_path or '<root>'} ({type(sub).__name__}): its "
-                        f"{shown(attr)} is a {type(tensor).__name__} ({shown(tensor)}), not a tensor",
-                        where=str(origin),
-                    )
-            dist = None
-            if weight is not None:
-                dist = self._weight(initializer, weight, f"{_join(sub_path, 'weight')} "
-                                    f"({type(sub).__name__})", origin, resolved)
-            if bias is not None and bias.dtype not in filled:
-                try:
-                    resolve_fill(initializer.bias, bias, name, bias_argument)
-                except InitError as error:
-                    where = f"{_join(sub_path, 'bias')} ({type(sub).__name__})"
-                    raise self.placed(error, origin, where) from None
-                filled.add(bias.dtype)
-            if weight is not None or bias is not None:
-                steps.append(Write(sub, sub_path, initializer, record, dist))
+        record = _record(initializer, origin)
+        for sub_path, sub in self._matched(module, path, layers, origin):
+            step = self._module_write(initializer, record, sub_path, sub, origin, resolved, filled)
+            if step is not None:
+                steps.append(step)
         return steps
+
+    def _matched(self, module: nn.Module, path: str, layers: Any, origin: Origin
+                 ) -> list[tuple[str, nn.Module]]:
+        try:
+            # A rule without classes (mmengine's cfg without `layer`) matches
+            # nothing: no walk of the subtree for it.
+            return list(matching(module, path, layers, self._walk(module, path))
+                        ) if layers is None or layers else []
+        except InitError as error:
+            raise error.located(str(origin), origin.source) from None
+
+    def _module_write(self, initializer: BaseInit, record: Record, sub_path: str,
+                      sub: nn.Module, origin: Origin, resolved: dict[tuple, Distribution],
+                      filled: set[torch.dtype]) -> Write | None:
+        """The step that writes ``sub``'s own weight and bias (``None``: it has neither)."""
+        name = record.writer
+        bias_argument = "bias" if initializer.bias_prob is None else "bias_prob"
+        weight = getattr(sub, "weight", None)
+        bias = getattr(sub, "bias", None)
+        for attr, tensor in (("weight", weight), ("bias", bias)):
+            if tensor is not None and not isinstance(tensor, Tensor):
+                raise InitAttributeError(
+                    f"{name} cannot write {sub_path or '<root>'} ({type(sub).__name__}): its "
+                    f"{shown(attr)} is a {type(tensor).__name__} ({shown(tensor)}), not a tensor",
+                    where=str(origin),
+                )
+        dist = None
+        if weight is not None:
+            dist = self._weight(initializer, weight, f"{_join(sub_path, 'weight')} "
+                                f"({type(sub).__name__})", origin, resolved)
+        if bias is not None and bias.dtype not in filled:
+            try:
+                resolve_fill(initializer.bias, bias, name, bias_argument)
+            except InitError as error:
+                where = f"{_join(sub_path, 'bias')} ({type(sub).__name__})"
+                raise self.placed(error, origin, where) from None
+            filled.add(bias.dtype)
+        if weight is None and bias is None:
+            return None
+        return Write(sub, sub_path, initializer, record, dist)
+
+    def plan_computed(self, computed: Computed, module: nn.Module, path: str, origin: Origin,
+                      whole: bool) -> list[Step]:
+        """Steps of a layer rule with computed arguments: built for each module it matches."""
+        layers = None if whole else computed.layer
+        if isinstance(layers, str):
+            layers = [layers]
+        steps: list[Step] = []
+        for sub_path, sub in self._matched(module, path, layers, origin):
+            weight = getattr(sub, "weight", None)
+            context = Context(self.root if self.root is not None else module, sub,
+                              weight if isinstance(weight, Tensor) else None)
+            initializer, record = self._concrete(computed, context, origin,
+                                                 f"{sub_path or '<root>'} ({type(sub).__name__})")
+            step = self._module_write(initializer, record, sub_path, sub, origin, {}, set())
+            if step is not None:
+                steps.append(step)
+        return steps
+
+    def _concrete(self, computed: Computed, context: Context, origin: Origin, where: str
+                  ) -> tuple[BaseInit, Record]:
+        """``computed`` built for one write (once per distinct set of values)."""
+        try:
+            cfg = concrete(computed, context)
+        except InitError as error:
+            raise self.placed(error, origin, where) from None
+        key = (id(computed), repr(sorted(cfg.items(), key=lambda item: item[0])))
+        built = self._built.get(key)
+        if built is None:
+            try:
+                initializer = WEIGHT_INITIALIZERS.build(cfg)
+            except InitError as error:
+                raise self.placed(error, origin, where) from None
+            record = _record(initializer, origin, computed)
+            built = self._built[key] = (initializer, record, computed)
+        return built[0], built[1]
 
     def plan_select(self, select: SelectInit, module: nn.Module, path: str, origin: Origin
                     ) -> list[Step]:
         """Steps of a ``param`` rule: each parameter its pattern matches under ``module``."""
-        initializer = select.init
-        name = WEIGHT_INITIALIZERS.name_of(type(initializer))
-        record = Record(writer=name, args=select.args, origin=origin, text=described(select))
+        record = None if select.init is None else _record(select, origin)
         found, buffers = matching_parameters(module, path, select.pattern,
                                              self._walk(module, path), select.layer)
         if buffers:
@@ -380,10 +452,18 @@ class Planner:
                 span=origin.source)
         steps: list[Step] = []
         resolved: dict[tuple, Distribution] = {}
-        for sub_path, sub, attr in found:
-            dist = self._weight(initializer, sub._parameters[attr],
-                                f"{_join(sub_path, attr)} ({type(sub).__name__})", origin,
-                                resolved)
+        for sub_path, sub, attr, captures in found:
+            tensor = sub._parameters[attr]
+            where = f"{_join(sub_path, attr)} ({type(sub).__name__})"
+            initializer = select.init
+            if initializer is None:
+                context = Context(self.root if self.root is not None else module, sub, tensor,
+                                  captures)
+                initializer, _ = self._concrete(select.computed, context, origin, where)
+                record = _record(select, origin, select.computed, initializer)
+                dist = self._weight(initializer, tensor, where, origin, {})
+            else:
+                dist = self._weight(initializer, tensor, where, origin, resolved)
             steps.append(Write(sub, sub_path, initializer, record, dist, tensor=attr,
                                writes_bias=False))
         return steps

@@ -14,11 +14,13 @@ The tree mirrors the grammar (``grammar/initdsl.lark``)::
         NameRule   name: str             target: Call | Load | None
         ParamRule  pattern: str*         init: Call      layer: Layer | None
         LoadRule   load: Load
+        Let        name: str             value: Value
         Scope      path: str*            statements, end_comments
       Call         name: str             args: Arg*
       Arg          name: str | None      value: Value
       Load         checkpoint: String    options: Option*
-      Value        Integer | Float | String | Identifier | Boolean | Null
+      Value        Integer | Float | String | Identifier | Boolean | Null | Expression
+      Expression   tree: initdsl.core.expressions.Expr
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, Union
 
 import attrs
 
+from ..core.expressions import Expr, format_expression
 from ..diagnostics import Span
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "Identifier",
     "Boolean",
     "Null",
+    "Expression",
     "Value",
     "Arg",
     "Call",
@@ -49,6 +53,7 @@ __all__ = [
     "NameRule",
     "ParamRule",
     "LoadRule",
+    "Let",
     "Scope",
     "Statement",
     "Policy",
@@ -62,14 +67,14 @@ __all__ = [
 
 #: Words the grammar treats as keywords where a keyword may come (Lark's lexer is
 #: contextual: elsewhere they are names, as in ``Linear -> name``).
-KEYWORDS = frozenset({"name", "param", "load", "scope", "true", "false", "none"})
+KEYWORDS = frozenset({"name", "param", "load", "scope", "let", "true", "false", "none"})
 
 #: The keywords that are values: where a value may come, they are not names.
 VALUE_WORDS = frozenset({"true", "false", "none"})
 
-#: Words kept free for future statements (a policy seed, bindings); a class
-#: called like one must be quoted.
-RESERVED_WORDS = frozenset({"seed", "let"})
+#: Words kept free for future statements (a policy seed); a class called like
+#: one must be quoted.
+RESERVED_WORDS = frozenset({"seed"})
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
@@ -153,7 +158,26 @@ class Null:
     span: Span | None = _span_field()
 
 
-Value = Union[Integer, Float, String, Identifier, Boolean, Null]
+@attrs.frozen
+class Expression:
+    """A computed value: ``0.02 / sqrt(2 * model.config.n_layer)``.
+
+    ``tree`` is :mod:`initdsl.core.expressions`' tree (its nodes' offsets are
+    relative to ``span``'s start); a lone number, a negative number and a
+    lone bare word are :class:`Integer`, :class:`Float` and :class:`Identifier`
+    instead, so a policy without expressions reads as it always did.
+    """
+
+    tree: Expr
+    span: Span | None = _span_field()
+
+    @property
+    def text(self) -> str:
+        """The canonical text (``dict(expr=text)`` in the IR)."""
+        return format_expression(self.tree)
+
+
+Value = Union[Integer, Float, String, Identifier, Boolean, Null, Expression]
 
 
 # -- initializer calls and loads -------------------------------------------------------
@@ -265,6 +289,23 @@ class LoadRule:
 
 
 @attrs.frozen
+class Let:
+    """``let name = value``: ``name`` stands for ``value`` in the statements after it.
+
+    It is seen by the rest of its scope and the scopes inside it; it
+    compiles to nothing (its uses are replaced by its value).
+    """
+
+    name: str
+    value: Value
+    comments: tuple[Comment, ...] = _nodes()
+    trailing_comment: Comment | None = None
+    span: Span | None = _span_field()
+    name_span: Span | None = _span_field()
+    blank_line_before: bool = attrs.field(default=False, eq=False, repr=False)
+
+
+@attrs.frozen
 class Scope:
     """``scope a.b { ... }``: the statements are the init_cfg of submodule ``a.b``.
 
@@ -283,7 +324,7 @@ class Scope:
     blank_line_before: bool = attrs.field(default=False, eq=False, repr=False)
 
 
-Statement = Union[LayerRule, NameRule, ParamRule, LoadRule, Scope]
+Statement = Union[LayerRule, NameRule, ParamRule, LoadRule, Let, Scope]
 
 
 @attrs.frozen
@@ -317,4 +358,6 @@ def value_of(node: Value) -> Any:
         return node.name
     if isinstance(node, Null):
         return None
+    if isinstance(node, Expression):
+        return {"expr": node.text}
     return node.value

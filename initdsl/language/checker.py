@@ -32,6 +32,7 @@ from .ast import (
     Call,
     Layer,
     LayerRule,
+    Let,
     Load,
     LoadRule,
     NameRule,
@@ -39,8 +40,10 @@ from .ast import (
     Policy,
     Scope,
     Statement,
+    scoped_statements,
     value_of,
 )
+from .values import EXPRESSION_TREES, ROOTS, Bindings, captures_of, resolve_value
 
 __all__ = [
     "check",
@@ -157,6 +160,9 @@ def check(policy: Policy, registry: Registry | None = None) -> list[Diagnostic]:
     ``registry`` defaults to :data:`~initdsl.WEIGHT_INITIALIZERS`.
     """
     checker = _Checker(Initializers.of(registry), policy.source, policy.span)
+    checker.bindings = Bindings(elsewhere=frozenset(
+        name for _, statement in scoped_statements(policy.statements)
+        if isinstance(statement, ParamRule) for name in captures_of(statement.pattern)))
     checker.block(policy.statements)
     return sorted(checker.diagnostics, key=_position)
 
@@ -216,6 +222,7 @@ class _Checker:
         # costliest step of a check.
         self.valid: set[Any] = set()
         self._unknown_words: dict[str, str] = {}
+        self.bindings = Bindings()
 
     def report(self, code: str, message: str, span: Span | None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span or self.span))
@@ -224,6 +231,7 @@ class _Checker:
 
     def block(self, statements: Iterable[Statement]) -> None:
         parent: LayerRule | LoadRule | None = None
+        outer = self.bindings  # lets end with their scope
         for statement in statements:
             if isinstance(statement, LayerRule):
                 self.layer_rule(statement)
@@ -236,9 +244,22 @@ class _Checker:
             elif isinstance(statement, ParamRule):
                 self.param_rule(statement)
                 parent = None  # a `name` rule cannot attach to a param rule
+            elif isinstance(statement, Let):
+                self.let(statement)
             elif isinstance(statement, Scope):
                 self.scope(statement)
                 parent = None
+        self.bindings = outer
+
+    def let(self, let: Let) -> None:
+        if let.name in ROOTS:
+            self.report("E181", f"`{let.name}` cannot be a let name: it reads the model "
+                        "(model.*, module.*, tensor.*)", let.name_span)
+            return
+        resolved, diagnostics = resolve_value(let.value, self.bindings)
+        self.diagnostics.extend(diagnostics)
+        if not diagnostics:
+            self.bindings = self.bindings.with_let(let.name, resolved)
 
     def scope(self, scope: Scope) -> None:
         for segment in scope.path:
@@ -267,7 +288,10 @@ class _Checker:
                 check_pattern(".".join(rule.pattern))
             except InitError as error:
                 self.report("E150", error.message, rule.pattern_span)
+        outer = self.bindings
+        self.bindings = outer.for_rule(captures_of(rule.pattern))
         self.call(rule.init, {}, refused=PARAM_RULE_REFUSES)
+        self.bindings = outer
 
     def layer(self, layer: Layer) -> None:
         if layer.name in RESERVED_WORDS and not self._quoted(layer.span):
@@ -313,6 +337,7 @@ class _Checker:
         word = call.name
         values: dict[str, Any] = {}
         nodes: dict[str, Arg] = {}
+        computed: set[str] = set()
         seen_keyword = False
         position = 0
         for arg in call.args:
@@ -351,10 +376,18 @@ class _Checker:
             if key in nodes:
                 self.report("E112", f"argument `{key}` is given more than once", arg.span)
                 continue
-            values[key] = value_of(arg.value)
             nodes[key] = arg
+            resolved, problems = resolve_value(arg.value, self.bindings)
+            if problems:
+                self.diagnostics.extend(problems)
+                computed.add(key)
+            elif isinstance(resolved, EXPRESSION_TREES):
+                computed.add(key)  # known only against a model: checked while planning
+            else:
+                values[key] = resolved
         missing = [k for k, p in accepted.items()
-                   if p.default is p.empty and k not in values and k not in RESERVED_ARGUMENTS]
+                   if p.default is p.empty and k not in values and k not in RESERVED_ARGUMENTS
+                   and k not in computed]
         for key in missing:
             index = order.index(key) if key in order else None
             how = f" (the {_ordinal(index)} positional argument)" if index is not None else ""
@@ -362,6 +395,8 @@ class _Checker:
                         call.name_span or call.span)
         if missing:
             return
+        if any(accepted[k].default is accepted[k].empty for k in computed if k in accepted):
+            return  # a required value is computed: the planner builds it for each tensor
         name = self.initializers.name_of(word)
         self.validate(cls, {"type": name, **extra, **values}, nodes, call.span, "E120", "E121",
                       "E122")

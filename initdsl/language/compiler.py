@@ -35,12 +35,15 @@ from typing import Any
 import attrs
 
 from ..collector import no_gc
+from ..core.expressions import format_expression, is_expression_value
 from ..core.registry import Registry
 from ..diagnostics import Span
 from ..errors import PolicyError
 from .ast import (
+    Arg,
     Call,
     LayerRule,
+    Let,
     Load,
     LoadRule,
     NameRule,
@@ -52,6 +55,7 @@ from .ast import (
 )
 from .checker import PRETRAINED, SELECT, Initializers, check
 from .parser import parse_recovering
+from .values import EXPRESSION_TREES, Bindings, captures_of, resolve_value
 
 __all__ = ["compile", "compile_policy", "compile_checked", "checked", "Compiled", "INITDSL_TYPES",
            "runtime_types"]
@@ -100,7 +104,11 @@ INITDSL_TYPES = frozenset({SELECT})
 
 
 def runtime_types(init_cfg: Any) -> list[str]:
-    """The initdsl-only types in a compiled ``init_cfg`` (sorted; empty: mmengine runs it)."""
+    """The initdsl-only types in a compiled ``init_cfg`` (sorted; empty: mmengine runs it).
+
+    ``"expr"`` stands for a computed value (``dict(expr=...)``), which only
+    initdsl's runtime evaluates.
+    """
     found: set[str] = set()
     stack = [init_cfg]
     while stack:
@@ -108,6 +116,8 @@ def runtime_types(init_cfg: Any) -> list[str]:
         if isinstance(item, dict):
             if item.get("type") in INITDSL_TYPES:
                 found.add(item["type"])
+            if is_expression_value(item):
+                found.add("expr")
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
@@ -186,9 +196,18 @@ class _Compiler:
         self.scopes: dict[str, list[dict[str, Any]]] = {}
         self.sources: dict[Key, Span | None] = {}
         self.arguments: dict[Key, dict[str, Span]] = {}
+        self.bindings = Bindings()
+
+    def value(self, arg: Arg, bindings: Bindings | None = None) -> Any:
+        """An argument's IR value: a constant, or ``dict(expr=...)`` for a computed one."""
+        resolved, _ = resolve_value(arg.value, self.bindings if bindings is None else bindings)
+        if isinstance(resolved, EXPRESSION_TREES):
+            return {"expr": format_expression(resolved)}
+        return resolved
 
     def block(self, path: str, statements: Iterable[Statement]) -> None:
         cfgs = self.scopes[path]
+        outer = self.bindings  # lets end with their scope
         overrides: dict[int, list[dict[str, Any]]] = {}
         parent: int | None = None
         for statement in statements:
@@ -198,7 +217,7 @@ class _Compiler:
                 if layers:
                     cfg["layer"] = layers[0] if len(layers) == 1 else layers
                 arguments = self.initializers.arguments(statement.init)
-                cfg.update((name, value_of(arg.value)) for name, arg in arguments.items())
+                cfg.update((name, self.value(arg)) for name, arg in arguments.items())
                 parent = self.add(path, cfg, statement.span, arguments)
             elif isinstance(statement, LoadRule):
                 parent = self.add(path, self.load(statement.load), statement.span,
@@ -206,7 +225,8 @@ class _Compiler:
             elif isinstance(statement, ParamRule):
                 arguments = self.initializers.arguments(statement.init)
                 init = {"type": self.type_of(statement.init)}
-                init.update((name, value_of(arg.value)) for name, arg in arguments.items())
+                rule = self.bindings.for_rule(captures_of(statement.pattern))
+                init.update((name, self.value(arg, rule)) for name, arg in arguments.items())
                 cfg = {"type": SELECT}
                 if statement.layer is not None:
                     cfg["layer"] = statement.layer.name
@@ -226,11 +246,15 @@ class _Compiler:
                     self.note((path, parent, len(own)), statement.span,
                               self.nodes(statement.target))
                     own.append({"name": statement.name, **self.target(statement.target)})
+            elif isinstance(statement, Let):
+                resolved, _ = resolve_value(statement.value, self.bindings)
+                self.bindings = self.bindings.with_let(statement.name, resolved)
             elif isinstance(statement, Scope):
                 parent = None
                 inner = ".".join(filter(None, (path, *map(str, statement.path))))
                 self.scopes.setdefault(inner, [])
                 self.block(inner, statement.statements)
+        self.bindings = outer
         for index, entries in overrides.items():
             cfgs[index]["override"] = entries[0] if len(entries) == 1 else entries
 
@@ -271,7 +295,9 @@ class _Compiler:
             return {}
         if isinstance(target, Load):
             return self.load(target)
-        return {"type": self.type_of(target), **self.initializers.bind(target)}
+        arguments = self.initializers.arguments(target)
+        return {"type": self.type_of(target),
+                **{name: self.value(arg) for name, arg in arguments.items()}}
 
     @staticmethod
     def load(load: Load) -> dict[str, Any]:

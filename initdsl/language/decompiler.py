@@ -20,6 +20,15 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.computed import computed_keys
+from ..core.expressions import (
+    ExpressionError,
+    Number,
+    Reference,
+    Unary,
+    is_expression_value,
+    parse_expression,
+)
 from ..core.registry import Registry
 from ..errors import InitError, InitKeyError, InitTypeError, InitValueError, shown
 from .ast import (
@@ -27,6 +36,7 @@ from .ast import (
     Arg,
     Boolean,
     Call,
+    Expression,
     Float,
     Identifier,
     Integer,
@@ -198,7 +208,21 @@ class _Decompiler:
                              "policy can only name registered initializers")
 
     def validate(self, kind: str, args: Mapping[str, Any]) -> None:
-        """Build the cfg as a run would: what mmengine rejects does not become a policy."""
+        """Build the cfg as a run would: what mmengine rejects does not become a policy.
+
+        Computed arguments (``dict(expr=...)``) are known only against a
+        model; the rest is checked without them (not at all if one of them
+        is required).
+        """
+        computed = computed_keys(args)
+        if computed:
+            accepted = self.initializers.accepted(self.initializers.registry.get(kind))
+            if any(k in accepted and accepted[k].default is accepted[k].empty
+                   for k in computed):
+                for key in computed:
+                    self.value(args[key], key)  # the expression must at least read
+                return
+            args = {k: v for k, v in args.items() if k not in computed}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # reported just below
@@ -288,6 +312,8 @@ class _Decompiler:
 
     @staticmethod
     def value(value: Any, key: str) -> Value:
+        if is_expression_value(value):
+            return _expression(value["expr"], key)
         if value is None:
             return Null()
         if isinstance(value, bool):
@@ -309,6 +335,23 @@ class _Decompiler:
 
 #: Integers of at most MAX_INTEGER_DIGITS digits (the bit length of 10**4300 - 1).
 _MAX_INTEGER_BITS = int(MAX_INTEGER_DIGITS * 3.3219280948873626)
+
+
+def _expression(text: str, key: str) -> Value:
+    """The value node of ``dict(expr=text)``; a plain number stays a number literal."""
+    try:
+        tree = parse_expression(text)
+    except ExpressionError as error:
+        raise InitValueError(f"{key}: dict(expr={shown(text, 80)}) is not an expression: "
+                             f"{error.message}") from None
+    if isinstance(tree, Number):
+        return (Integer if isinstance(tree.value, int) else Float)(tree.value)
+    if isinstance(tree, Unary) and isinstance(tree.operand, Number):
+        value = -tree.operand.value
+        return (Integer if isinstance(value, int) else Float)(value)
+    if isinstance(tree, Reference) and len(tree.parts) == 1 and tree.index is None:
+        return Identifier(tree.parts[0])  # a capture or let name, as a policy writes it
+    return Expression(tree)
 
 
 def _check_keys(cfg: Mapping[Any, Any]) -> None:

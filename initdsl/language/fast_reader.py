@@ -39,17 +39,20 @@ import re
 
 import attrs
 
+from ..core.expressions import ExpressionError, Number, Reference, Unary, parse_prefix
 from ..diagnostics import Diagnostic, Span
 from .ast import (
     Arg,
     Boolean,
     Call,
     Comment,
+    Expression,
     Float,
     Identifier,
     Integer,
     Layer,
     LayerRule,
+    Let,
     Load,
     LoadRule,
     NameRule,
@@ -181,7 +184,11 @@ _ARROW = re.compile(rf"->{_BLANKS}")
 # A class and the `.` of `Linear.bias -> ...`.
 _CLASS_DOT = re.compile(rf"(?:({_NAME})|({_STRING})){_BLANKS}\.{_BLANKS}")
 # A segment of a parameter pattern: names, digits and `*`, or a string.
-_PATTERN_SEGMENT = re.compile(rf"(?:([A-Za-z0-9_*]+)|({_STRING})){_BLANKS}")
+_PATTERN_SEGMENT = re.compile(
+    rf"(?:([A-Za-z0-9_*]+)|({_STRING})|(\{{{_BLANKS}({_NAME}){_BLANKS}\}})){_BLANKS}")
+# `name =` of a keyword argument or a let.
+_KEYWORD = re.compile(rf"({_NAME}){_BLANKS}={_BLANKS}")
+_VALUE_WORD_AT = re.compile(r"(?:true|false|none)(?![A-Za-z0-9_])")
 # An initializer's name and, if it has any, the `(` of its arguments.
 _CALL = re.compile(rf"({_NAME}){_BLANKS}(\({_BLANKS})?")
 # A value: the whole of it (sign included), its sign, then one group per kind.
@@ -381,6 +388,8 @@ class _Reader:
                 return self.scope(word)
             if keyword == "param":
                 return self.param_rule(word)
+            if keyword == "let":
+                return self.let(word)
         owner = _CLASS_DOT.match(self.text, self.at)
         if owner is not None:
             return self.class_param_rule(owner)
@@ -443,7 +452,12 @@ class _Reader:
         while True:
             found = self.expect(_PATTERN_SEGMENT)
             word = found.group(1)
-            segments.append(_decode(found.group(2)) if word is None else word)
+            if word is not None:
+                segments.append(word)
+            elif found.group(2) is not None:
+                segments.append(_decode(found.group(2)))
+            else:
+                segments.append("{" + found.group(4) + "}")
             last = self.span(*found.span(found.lastindex))  # type: ignore[arg-type]
             first = first or last
             if not self.text.startswith(".", self.at):
@@ -454,6 +468,53 @@ class _Reader:
         pattern_span = Span(self.file, first.line, first.column, last.end_line, last.end_column)
         return ParamRule(segments, call, layer, span=self.join(start, call.span),
                          pattern_span=pattern_span)
+
+    def let(self, keyword: re.Match[str]) -> Let:
+        start = self.at
+        self.at = keyword.end()
+        found = self.expect(_KEYWORD)
+        value, end = self.value(self.at)
+        self.at = self.skip(end)
+        return Let(found.group(1), value, span=self.span(start, end),
+                   name_span=self.span(*found.span(1)))
+
+    def value(self, start: int) -> tuple[Value, int]:
+        """The value at ``start`` (an expression, or a literal) and the offset after it."""
+        text = self.text
+        if _VALUE_WORD_AT.match(text, start):
+            found = _VALUE.match(text, start)
+            if found is None:
+                raise Reject
+            _, minus, real, integer, string, name = found.groups()
+            end = found.end(1)
+            return _value(minus, real, integer, string, name, self.span(start, end)), end
+        if text.startswith('"', start):
+            found = self.expect_at(_STRING_AT, start)
+            return String(_decode(found.group(1)), self.span(*found.span(1))), found.end(1)
+        try:
+            tree, end = parse_prefix(text, start)
+        except ExpressionError:
+            raise Reject from None  # Lark reports it
+        span = self.span(start + tree.start, start + tree.end)
+        if isinstance(tree, Unary) and isinstance(tree.operand, Number):
+            # `-2` (and `-(2)`) is the literal -2, as in Lark's reader.
+            span = self.span(start, end)
+            literal = text[start + tree.operand.start:start + tree.operand.end]
+            return _value("-", literal if not literal.isdigit() else None,
+                          literal if literal.isdigit() else None, None, None, span), end
+        if isinstance(tree, Number):
+            literal = text[start + tree.start:start + tree.end]
+            return _value(None, literal if not literal.isdigit() else None,
+                          literal if literal.isdigit() else None, None, None, span), end
+        if isinstance(tree, Reference) and len(tree.parts) == 1 and tree.index is None:
+            return Identifier(tree.parts[0], span), end
+        return Expression(tree, span), end
+
+    def expect_at(self, pattern: re.Pattern[str], at: int) -> re.Match[str]:
+        found = pattern.match(self.text, at)
+        if found is None:
+            raise Reject
+        return found
 
     def child(self) -> tuple[str, Span]:
         """A NAME, STRING or INT: a child of ``name`` or a segment of a scope path."""
@@ -535,8 +596,11 @@ class _Reader:
             at = self.at
             while not text.startswith(")", at):
                 arg = _ARG.match(text, at)
-                if arg is None:
-                    raise Reject
+                if arg is None or (arg.group(8) is None and not text.startswith(")", arg.end())
+                                   ) or (arg.group(3) is not None and arg.group(7) is not None):
+                    # Not one literal and a `,` or `)`: an expression.
+                    at = self.computed_arg(at, args)
+                    continue
                 keyword, _, minus, real, integer, string, name, comma = arg.groups()
                 value_start, value_end = arg.span(2)
                 value = _value(minus, real, integer, string, name,
@@ -555,6 +619,23 @@ class _Reader:
             self.at = self.skip(end)
         return Call(found.group(1), args, span=Span(file, line, name_start - base, line,
                                                     end - base), name_span=name_span)
+
+    def computed_arg(self, at: int, args: list[Arg]) -> int:
+        """Read the argument at ``at`` whose value is an expression; the offset after it."""
+        text = self.text
+        keyword = _KEYWORD.match(text, at)
+        if keyword is not None and keyword.group(1) in _VALUE_WORDS:
+            raise Reject
+        value_start = at if keyword is None else keyword.end()
+        value, end = self.value(value_start)
+        args.append(Arg(None if keyword is None else keyword.group(1), value,
+                        self.span(at, end)))
+        after = self.skip(end)
+        if text.startswith(",", after):
+            return self.skip(after + 1)
+        if not text.startswith(")", after):
+            raise Reject
+        return after
 
     def load(self, keyword: re.Match[str]) -> Load:
         start = self.at
@@ -620,10 +701,33 @@ def _boundary(text: str, start: int) -> tuple[int, str]:
             if at < end and text[at] == '"':
                 at += 1
             continue
+        if char == "{":
+            capture = _capture_end(text, at)
+            if capture:
+                at = capture
+                continue
         if char in "\n;{}#":
             return at, char
         at += 1
     return end, ""
+
+
+_BEFORE_CAPTURE = re.compile(rf"(?:\.|(?<![A-Za-z0-9_])param){_BLANKS}\Z")
+
+
+def _capture_end(text: str, at: int) -> int:
+    """Where the pattern capture whose ``{`` is at ``at`` ends (0: the ``{`` opens a scope).
+
+    A capture follows the `.` of a pattern or `param`; a scope's `{` follows
+    its path. An unclosed one runs to the end of the line, so that the
+    statement is read (and its error reported) whole.
+    """
+    if not _BEFORE_CAPTURE.search(text, max(0, at - 16), at):
+        return 0
+    line_end = text.find("\n", at)
+    line_end = len(text) if line_end < 0 else line_end
+    close = text.find("}", at, line_end)
+    return close + 1 if close >= 0 else at + 1
 
 
 def _matching_brace(text: str, opened: int) -> int:

@@ -30,11 +30,13 @@ from .ast import (
     Boolean,
     Call,
     Comment,
+    Expression,
     Float,
     Identifier,
     Integer,
     Layer,
     LayerRule,
+    Let,
     Load,
     LoadRule,
     NameRule,
@@ -79,7 +81,7 @@ def generate(node: object) -> str:
     if isinstance(node, Policy):
         lines = _block(node.statements, node.end_comments, 0)
         return "".join(line + "\n" for line in lines)
-    if isinstance(node, (LayerRule, NameRule, ParamRule, LoadRule, Scope)):
+    if isinstance(node, (LayerRule, NameRule, ParamRule, LoadRule, Let, Scope)):
         return "\n".join(_statement(node, 0))
     generator = _INLINE.get(type(node))
     if generator is None:
@@ -150,6 +152,19 @@ def _null(node: Null) -> str:
     return "none"
 
 
+def _expression(node: Expression) -> str:
+    text = node.text
+    # At the start of a value `true`, `false` and `none` are keywords: a
+    # reference called so is written in parentheses there.
+    first = _FIRST_WORD.match(text)
+    if first is not None and first.group(1) in VALUE_WORDS:
+        return f"({first.group(1)}){text[first.end(1):]}"
+    return text
+
+
+_FIRST_WORD = re.compile(r"-*([A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_(])")
+
+
 def _arg(node: Arg) -> str:
     value = generate(node.value)
     if node.name is None:
@@ -187,6 +202,7 @@ _INLINE = {
     Identifier: _identifier_value,
     Boolean: _boolean,
     Null: _null,
+    Expression: _expression,
     Arg: _arg,
     Call: _call,
     Option: _option,
@@ -222,15 +238,18 @@ def _head(node: Statement) -> str:
         return f"param {pattern} -> {_call(node.init)}"
     if isinstance(node, LoadRule):
         return _load(node.load)
+    if isinstance(node, Let):
+        return f"let {_identifier(node.name, 'let name')} = {generate(node.value)}"
     raise InitTypeError(f"not a statement: {node!r}")
 
 
 def _segment(text: str) -> str:
     # In a pattern, keywords are names (Lark's lexer is contextual) and `*` is a word character.
-    return text if _PATTERN_WORD.match(text) else _quoted(text)
+    return text if _PATTERN_WORD.match(text) or _CAPTURE.match(text) else _quoted(text)
 
 
 _PATTERN_WORD = re.compile(r"[A-Za-z0-9_*]+\Z")
+_CAPTURE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}\Z")
 
 
 def _statement(node: Statement, depth: int) -> list[str]:

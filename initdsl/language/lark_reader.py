@@ -23,6 +23,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
+from ..core.expressions import Binary, Expr, Function, Number, Reference, Unary
 from ..diagnostics import Diagnostic, Span
 from . import fast_reader
 from .ast import (
@@ -30,11 +31,13 @@ from .ast import (
     Boolean,
     Call,
     Comment,
+    Expression,
     Float,
     Identifier,
     Integer,
     Layer,
     LayerRule,
+    Let,
     Load,
     LoadRule,
     NameRule,
@@ -270,11 +273,15 @@ class _Builder:
         if kind in ("param_rule", "class_param_rule"):
             *layer, pattern, call = tree.children
             owner = Layer(self.word(layer[0].children[0]), self.span(layer[0])) if layer else None
-            return ParamRule(tuple(self.word(segment.children[0]) for segment in pattern.children),
+            return ParamRule(tuple(self.segment(segment) for segment in pattern.children),
                              self.call(call), owner, span=self.span(tree),
                              pattern_span=self.span(pattern))
         if kind == "load_rule":
             return LoadRule(self.load(tree.children[0]), span=self.span(tree))
+        if kind == "let":
+            name, value = tree.children
+            return Let(str(name), self.value(value), span=self.span(tree),
+                       name_span=self.span(name))
         if kind == "scope":
             path, *body = tree.children
             if depth >= fast_reader.MAX_SCOPE_DEPTH:
@@ -301,6 +308,12 @@ class _Builder:
     def word(token: Token) -> str:
         return json.loads(token) if token.type == "STRING" else str(token)
 
+    def segment(self, tree: Tree) -> str:
+        """A pattern segment; a capture is kept as written, ``{i}``."""
+        if tree.data == "capture":
+            return "{" + str(tree.children[0]) + "}"
+        return self.word(tree.children[0])
+
     def call(self, tree: Tree) -> Call:
         name, *args = tree.children
         return Call(str(name), [self.arg(arg) for arg in args], span=self.span(tree),
@@ -324,6 +337,8 @@ class _Builder:
     def value(self, tree: Tree) -> Value:
         span = self.span(tree)
         kind = tree.data
+        if kind in _EXPRESSION_KINDS:
+            return self.expression(tree, span)
         token = tree.children[0] if tree.children else None
         if kind in ("integer", "negative_integer", "float", "negative_float"):
             self.last = span
@@ -338,11 +353,55 @@ class _Builder:
         return Null(span)
 
 
+    def expression(self, tree: Tree, span: Span) -> Value:
+        """An expression value; the forms of today's values stay those values (``-2``, ``x``)."""
+        if tree.data == "negate" and tree.children[0].data in ("integer", "float"):
+            inner = tree.children[0]
+            self.last = span
+            value = fast_reader.number(str(inner.children[0]), True)
+            return (Integer if inner.data == "integer" else Float)(value, span)
+        if tree.data == "reference" and len(tree.children) == 1:
+            return Identifier(str(tree.children[0]), span)
+        origin = tree.meta.start_pos
+        return Expression(self.tree(tree, origin), span)
+
+    def tree(self, tree: Tree, origin: int) -> Expr:
+        """The :mod:`~initdsl.core.expressions` tree of a Lark expression tree.
+
+        Offsets are relative to ``origin`` (an expression lies on one line).
+        """
+        start, end = tree.meta.start_pos - origin, tree.meta.end_pos - origin
+        kind, children = tree.data, tree.children
+        if kind in ("integer", "float"):
+            self.last = self.span(tree)
+            return Number(fast_reader.number(str(children[0]), False), start, end)
+        if kind == "reference":
+            index = None
+            parts = [str(child) for child in children]
+            if children[-1].type == "INDEX":
+                index = int(parts.pop())
+            return Reference(tuple(parts), index, start, end)
+        if kind == "function":
+            name, *args = children
+            return Function(str(name), tuple(self.tree(arg, origin) for arg in args
+                                             if arg is not None), start, end)
+        if kind == "negate":
+            return Unary("-", self.tree(children[0], origin), start, end)
+        left, right = (self.tree(child, origin) for child in children)
+        return Binary(_OPERATORS[kind], left, right, start, end)
+
+
+_OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**"}
+_EXPRESSION_KINDS = frozenset({*_OPERATORS, "negate", "function", "reference"})
+
+
 # -- syntax errors ---------------------------------------------------------------------
 
 _VALUE_START = frozenset({"INT", "FLOAT", "STRING", "NAME", "-"})
-_STATEMENT_START = frozenset({"NAME", "STRING", "[", "name", "param", "load", "scope"})
-_PATTERN_SEGMENT = frozenset({"PATTERN_WORD", "STRING"})
+_STATEMENT_START = frozenset({"NAME", "STRING", "[", "name", "param", "load", "scope", "let"})
+_PATTERN_SEGMENT = frozenset({"PATTERN_WORD", "STRING", "{"})
+_OPERATOR = frozenset({"+", "*", "/", "**"})
+_OPERAND = frozenset({"INT", "FLOAT", "NAME", "(", "-"})
 _END_OF_STATEMENT = frozenset({"_NL", ";"})
 _CHILD = frozenset({"NAME", "INT", "STRING"})
 
@@ -375,7 +434,13 @@ def _expected_words(expected: set[str], previous: str | None) -> list[str]:
         keys -= _STATEMENT_START
     if _VALUE_START <= keys:
         words.append("a value")
-        keys -= _VALUE_START | {"true", "false", "none"}
+        keys -= _VALUE_START | {"true", "false", "none", "("}
+    elif _OPERAND <= keys:
+        words.append("a number, a name or `(`")
+        keys -= _OPERAND
+    if _OPERATOR <= keys:
+        words.append("an operator")
+        keys -= _OPERATOR | {"-", ".", "[", "("}
     if previous == "name" and _CHILD <= keys:
         words.append("a child name")
         keys -= _CHILD

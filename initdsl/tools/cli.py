@@ -251,7 +251,10 @@ def _cmd_compile(args: argparse.Namespace, style: Style) -> int:
     text = f"init_cfg = {_py(init_cfg, 0, len('init_cfg = '))}"
     runtime = runtime_types(init_cfg)
     if runtime:
-        text = (f"# Needs initdsl's runtime: mmengine alone does not know {', '.join(runtime)}\n"
+        named = [f"the type {kind}" for kind in runtime if kind != "expr"]
+        if "expr" in runtime:
+            named.append("computed values (dict(expr=...))")
+        text = (f"# Needs initdsl's runtime: mmengine alone does not know {' or '.join(named)}\n"
                 "# (initdsl.initialize runs it).\n" + text)
     if compiled.scoped:
         text = ("# A policy with scopes: {module path: init_cfg}, '' is the root. Each entry is\n"

@@ -94,6 +94,16 @@ VALID = [
     "x -> y\r\nz -> w\r\n",
     "x -> y ;z -> w; ;\n\t\f\rname q",
     "a -> b\n\n\n\nc -> d",
+    # expressions, lets, captures
+    "x -> n(-a)",
+    "x -> n(std=0.02 / sqrt(2 * model.config.n_layer), mean=-(1), b=(x), c=- x)",
+    "x -> n((1 + 2) * 3, 2 ** -1, -2 ** 2, tensor.shape[-1], max(1, (2)), a.b[0])",
+    "x -> n(2 * true, (none) + 1, std=x, a=load * 2)",
+    "let s = 0.02\nlet t = s / 2 ; x -> n(std=t)",
+    "let  x=(1)",
+    "param blocks.{i}.mlp.fc2.weight -> n(std=0.02 / sqrt(2 * (i + 1)))",
+    "param a.{ i }.b.{j} -> n",
+    'Linear.{p} -> n(std=p)',
 ]
 
 
@@ -107,8 +117,23 @@ INVALID = [
     "x -> n(1.)",
     "x -> n(,)",
     "x -> n(1,,)",
-    "x -> n(-a)",
     "x -> n(- \"s\")",
+    # expressions
+    "x -> n(true * 2)",  # `true` is a keyword where a value starts
+    "x -> n(1 +)",
+    "x -> n((1)",
+    "x -> n(sqrt(1,)",
+    "x -> n(a.)",
+    "x -> n(a[1.5])",
+    "x -> n(2 ** )",
+    "x -> n(\"a\" + 1)",
+    "x -> n(1 2)",
+    "let x",
+    "let = 1",
+    "let x = ",
+    'load "a" prefix -x',
+    "param a.{1}.b -> n",
+    "param a.{x.b -> n",
     "x -> n(1) y",
     "x -> n(a=b=c)",
     "x -> n(\n1)",

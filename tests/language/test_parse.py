@@ -198,9 +198,10 @@ SYNTAX_ERRORS = [
     ("}", "1:1", "unmatched `}`: no scope is open here"),
     ("scope a {\n A -> b\n", "3:1",
      "expected `}`, found end of file (the scope opened on line 1 is not closed)"),
-    ("A -> b(1 2)", "1:10", "expected `)` or `,`, found `2`"),
+    ("A -> b(1 2)", "1:10", "expected an operator, `)` or `,`, found `2`"),
     ("A -> b(x=1,,)", "1:12", "expected a value or `)`, found `,`"),
-    ("A -> b(-x)", "1:9", "expected a number or an integer, found `x`"),
+    ("A -> b(1 +)", "1:11", "expected a number, a name or `(`, found `)`"),
+    ("A -> b(std=sqrt(2)", "1:19", "expected `)` or `,`, found end of file"),
     ("name a.b -> k", "1:7", "expected `->` or the end of the statement, found `.`"),
 ]
 
