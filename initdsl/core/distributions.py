@@ -33,11 +33,13 @@ from torch import Tensor, nn
 from ..errors import InitValueError, shown
 from .formulas import normal_cdf
 from .initializers import (
+    TRUNCATED_STD,
     ConstantInit,
     KaimingInit,
     NormalInit,
     TruncNormalInit,
     UniformInit,
+    VarianceScalingInit,
     XavierInit,
 )
 from .registry import WEIGHT_INITIALIZERS
@@ -344,6 +346,9 @@ Distribution = Union[Constant, Normal, Uniform, TruncNormal, Custom]
 _FROM_GAIN = {"mean": "gain", "std": "gain", "low": "gain", "high": "gain"}
 _FROM_SLOPE = {"mean": "a", "std": "a", "low": "a", "high": "a"}
 _SAME = {"value": "val", "low": "a", "high": "b"}
+_FROM_STD_BOUNDS = {"a": "a", "b": "b", "mean": "mean", "std": "std"}
+_FROM_SCALE = {"mean": "scale", "std": "scale", "low": "scale", "high": "scale", "a": "scale",
+               "b": "scale"}
 
 
 def _resolved(initializer: Any, weight: Tensor) -> tuple[Distribution, Mapping[str, str]]:
@@ -356,7 +361,19 @@ def _resolved(initializer: Any, weight: Tensor) -> tuple[Distribution, Mapping[s
     if method is UniformInit.init_weight:
         return Uniform(initializer.a, initializer.b), _SAME
     if method is TruncNormalInit.init_weight:
+        if initializer.bounds == "std":
+            low, high = initializer.absolute_bounds
+            return TruncNormal(initializer.mean, initializer.std, low, high), _FROM_STD_BOUNDS
         return TruncNormal(initializer.mean, initializer.std, initializer.a, initializer.b), _SAME
+    if method is VarianceScalingInit.init_weight:
+        std = _arithmetic(lambda: initializer.std_for(weight), initializer, "scale")
+        if initializer.distribution == "normal":
+            return Normal(0.0, std), _FROM_SCALE
+        if initializer.distribution == "uniform":
+            bound = math.sqrt(3.0) * std
+            return Uniform(-bound, bound), _FROM_SCALE
+        std /= TRUNCATED_STD
+        return TruncNormal(0.0, std, -2.0 * std, 2.0 * std), _FROM_SCALE
     if method is XavierInit.init_weight:
         fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(weight)
         if fan_in + fan_out == 0:

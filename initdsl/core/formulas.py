@@ -30,8 +30,16 @@ def bias_init_with_prob(prior_prob: float) -> float:
         warnings.warn("divide by zero encountered in log", RuntimeWarning, stacklevel=2)
         return math.inf
     if odds < 0:  # p outside [0, 1]: numpy's log gives NaN (math.log would raise)
+        try:
+            import numpy as np  # the NaN's sign bit is numpy's (and varies with its build)
+        except ImportError:
+            warnings.warn("invalid value encountered in log", RuntimeWarning, stacklevel=2)
+            return -math.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            value = float(-np.log(odds))
         warnings.warn("invalid value encountered in log", RuntimeWarning, stacklevel=2)
-        return -math.nan
+        return value
     return float(-math.log(odds))
 
 

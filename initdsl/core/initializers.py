@@ -13,6 +13,7 @@ start in a fraction of a second.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Mapping
@@ -52,6 +53,12 @@ __all__ = [
     "NONLINEARITIES",
     "MODES",
 ]
+
+def _no_grad() -> Any:
+    import torch
+
+    return torch.no_grad()
+
 
 def _init() -> Any:
     """``torch.nn.init``, imported when a tensor is first written: checking a policy builds
@@ -255,27 +262,46 @@ class NormalInit(BaseInit):
         return f"NormalInit: mean={self.mean}, std={self.std}, bias={self.bias}"
 
 
+#: How a truncated normal is drawn: mmengine's and timm's inverse CDF (one
+#: uniform draw), or ``torch.nn.init.trunc_normal_`` (HF, torchtitan).
+TRUNC_SAMPLERS = ("inverse_cdf", "torch")
+#: What ``a`` and ``b`` of a truncated normal are: values, or multiples of ``std``
+#: around ``mean`` (timm's ``trunc_normal_tf_``).
+TRUNC_BOUNDS = ("absolute", "std")
+
+
 @WEIGHT_INITIALIZERS.register_module(name="TruncNormal")
 class TruncNormalInit(BaseInit):
     r"""``weight`` :math:`\sim \mathcal{N}(\text{mean}, \text{std}^2)` truncated to ``[a, b]``.
 
-    ``a`` and ``b`` are absolute bounds (not multiples of ``std``); sampling is
-    :func:`initdsl.trunc_normal_` (mmengine's inverse-CDF algorithm).
+    ``a`` and ``b`` are absolute bounds by default (mmengine's meaning); with
+    ``bounds='std'`` they are multiples of ``std`` around ``mean``, drawn as
+    timm's ``trunc_normal_tf_`` draws them: :math:`\mathcal{N}(0, 1)` truncated
+    to ``[a, b]``, then :math:`\times\,\text{std} + \text{mean}`. ``sampler``
+    chooses the algorithm, which changes the bytes but not the distribution:
+    ``'inverse_cdf'`` (:func:`initdsl.trunc_normal_`, mmengine's and timm's,
+    the default) or ``'torch'`` (``torch.nn.init.trunc_normal_``).
     """
 
+    choices = {"sampler": TRUNC_SAMPLERS, "bounds": TRUNC_BOUNDS}
+
     def __init__(
-        self, mean: float = 0, std: float = 1, a: float = -2, b: float = 2, **kwargs: Any
+        self, mean: float = 0, std: float = 1, a: float = -2, b: float = 2,
+        sampler: str = "inverse_cdf", bounds: str = "absolute", **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         for key, value in (("mean", mean), ("std", std), ("a", a), ("b", b)):
             _require_number("TruncNormal", key, value)
+        _check_choice("TruncNormal", "sampler", sampler, TRUNC_SAMPLERS, InitValueError)
+        _check_choice("TruncNormal", "bounds", bounds, TRUNC_BOUNDS, InitValueError)
         if std == 0:
             raise InitZeroDivisionError("TruncNormal argument 'std' must be > 0, got 0")
         # Exactly the condition under which trunc_normal_'s one draw,
         # uniform_(2*lo - 1, 2*hi - 1), fails (a negative std swaps lo and hi).
-        low = 2 * normal_cdf((a - mean) / std) - 1
-        high = 2 * normal_cdf((b - mean) / std) - 1
-        if not low <= high:
+        center, scale = (0, 1) if bounds == "std" else (mean, std)
+        low = 2 * normal_cdf((a - center) / scale) - 1
+        high = 2 * normal_cdf((b - center) / scale) - 1
+        if not low <= high or (bounds == "std" and not std > 0):
             raise InitRuntimeError(
                 f"TruncNormal needs std > 0 and a <= b, got std={shown(std)}, a={shown(a)}, b={shown(b)}"
             )
@@ -283,16 +309,42 @@ class TruncNormalInit(BaseInit):
         self.std = std
         self.a = a
         self.b = b
+        self.sampler = sampler
+        self.bounds = bounds
+
+    @property
+    def absolute_bounds(self) -> tuple[float, float]:
+        """``(a, b)`` as values of the weight."""
+        if self.bounds == "std":
+            return self.mean + self.a * self.std, self.mean + self.b * self.std
+        return self.a, self.b
 
     def init_weight(self, weight: Tensor) -> None:
         from .functional import trunc_normal_
 
-        trunc_normal_(weight, self.mean, self.std, self.a, self.b)
+        draw = _init().trunc_normal_ if self.sampler == "torch" else trunc_normal_
+        if self.bounds == "std":
+            draw(weight, 0.0, 1.0, self.a, self.b)
+            with _no_grad():
+                weight.mul_(self.std).add_(self.mean)
+        else:
+            draw(weight, self.mean, self.std, self.a, self.b)
+
+    @property
+    def args(self) -> dict[str, Any]:
+        # The defaults are mmengine's TruncNormal, whose arguments these stay.
+        values = super().args
+        for key, default in (("sampler", "inverse_cdf"), ("bounds", "absolute")):
+            if values.get(key) == default:
+                del values[key]
+        return values
 
     def describe(self) -> str:
+        extra = "".join(f", {k}={getattr(self, k)}" for k in ("sampler", "bounds")
+                        if k in self.args)
         return (
             f"TruncNormalInit: a={self.a}, b={self.b}, mean={self.mean}, "
-            f"std={self.std}, bias={self.bias}"
+            f"std={self.std}{extra}, bias={self.bias}"
         )
 
 
@@ -492,6 +544,136 @@ class PretrainedInit:
         return f"PretrainedInit(checkpoint={shown(self.checkpoint)}, prefix={shown(self.prefix)})"
 
 
+@WEIGHT_INITIALIZERS.register_module(name="Zeros")
+class ZerosInit(BaseInit):
+    """``weight ← 0``, ``bias ← bias`` (``constant(0)``, as HF and torchtitan spell it)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.val = 0
+
+    # The same write as constant(0) (and resolved as one for fast mode).
+    init_weight = ConstantInit.init_weight
+
+    def describe(self) -> str:
+        return f"ZerosInit: bias={self.bias}"
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Ones")
+class OnesInit(BaseInit):
+    """``weight ← 1``, ``bias ← bias``: the norms' scale (``nn.init.ones_``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.val = 1
+
+    # The same write as constant(1) (and resolved as one for fast mode).
+    init_weight = ConstantInit.init_weight
+
+    def describe(self) -> str:
+        return f"OnesInit: bias={self.bias}"
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Keep")
+class KeepInit(BaseInit):
+    """Write nothing: the values the constructor wrote stay, and the policy says so.
+
+    A rule ``LayerNorm -> keep`` documents that a library leaves those
+    modules at torch's defaults; it matches like any rule (lint's W-codes
+    apply) and plans no write.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    def init_weight(self, weight: Tensor) -> None:
+        """Nothing: the planner plans no write for ``keep``."""
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return {}
+
+    def describe(self) -> str:
+        return "KeepInit: the constructor's values are kept"
+
+
+#: The fan a variance-scaling initializer divides by.
+VARIANCE_MODES = ("fan_in", "fan_out", "fan_avg")
+VARIANCE_DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
+
+#: The standard deviation of N(0, 1) truncated to [-2, 2] (Keras, JAX and timm
+#: divide by it so that the truncated draw has the variance asked for).
+TRUNCATED_STD = 0.87962566103423978
+
+
+@WEIGHT_INITIALIZERS.register_module(name="VarianceScaling")
+class VarianceScalingInit(_FanBased):
+    r"""Keras/JAX variance scaling: :math:`\sigma^2 = \text{scale} / n`.
+
+    :math:`n` is ``fan_in``, ``fan_out`` or their mean (``fan_avg``).
+    ``truncated_normal`` draws :math:`\mathcal{N}(0, 1)` truncated to
+    :math:`[-2, 2]` by the inverse CDF, times :math:`\sigma / 0.8796\ldots`
+    (timm's ``variance_scaling_``; ``lecun_normal`` is ``scale=1,
+    mode=fan_in``); ``normal`` draws :math:`\mathcal{N}(0, \sigma^2)`;
+    ``uniform`` draws :math:`U(\pm\sqrt{3}\sigma)`.
+    """
+
+    choices = {"mode": VARIANCE_MODES, "distribution": VARIANCE_DISTRIBUTIONS}
+
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in",
+                 distribution: str = "truncated_normal", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _require_number("VarianceScaling", "scale", scale)
+        if not scale > 0:
+            raise InitValueError(f"VarianceScaling argument 'scale' must be > 0, got {shown(scale)}")
+        _check_choice("VarianceScaling", "mode", mode, VARIANCE_MODES, InitValueError)
+        _check_choice("VarianceScaling", "distribution", distribution, VARIANCE_DISTRIBUTIONS,
+                      InitValueError)
+        self.scale = scale
+        self.mode = mode
+        self.distribution = distribution
+
+    def std_for(self, weight: Tensor) -> float:
+        r""":math:`\sigma` for ``weight`` (before the truncation correction)."""
+        fan_in, fan_out = _init()._calculate_fan_in_and_fan_out(weight)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        return math.sqrt(self.scale / fan)
+
+    def init_weight(self, weight: Tensor) -> None:
+        from .functional import trunc_normal_
+
+        std = self.std_for(weight)
+        with _no_grad():
+            if self.distribution == "truncated_normal":
+                trunc_normal_(weight, 0.0, 1.0, -2.0, 2.0)
+                weight.mul_(std / TRUNCATED_STD)
+            elif self.distribution == "normal":
+                weight.normal_(0.0, std)
+            else:
+                bound = math.sqrt(3.0) * std
+                weight.uniform_(-bound, bound)
+
+    def describe(self) -> str:
+        return (f"VarianceScalingInit: scale={self.scale}, mode={self.mode}, "
+                f"distribution={self.distribution}, bias={self.bias}")
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Orthogonal")
+class OrthogonalInit(_FanBased):
+    """``torch.nn.init.orthogonal_(weight, gain)``: a (semi-)orthogonal matrix, times ``gain``."""
+
+    def __init__(self, gain: float = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _require_number("Orthogonal", "gain", gain)
+        self.gain = gain
+
+    def init_weight(self, weight: Tensor) -> None:
+        _init().orthogonal_(weight, gain=self.gain)
+
+    def describe(self) -> str:
+        return f"OrthogonalInit: gain={self.gain}, bias={self.bias}"
+
+
 @WEIGHT_INITIALIZERS.register_module(name="Select")
 class SelectInit:
     """Write the parameters a qualified-name pattern names, each with ``init``'s weight rule.
@@ -515,20 +697,27 @@ class SelectInit:
             class, as the policy writes it (``Linear.bias``).
     """
 
-    def __init__(self, params: str, init: Any, layer: str | None = None) -> None:
-        if not isinstance(params, str):
+    def __init__(self, init: Any, params: str | None = None, layer: str | list | None = None
+                 ) -> None:
+        if params is not None and not isinstance(params, str):
             raise InitTypeError(f"Select argument 'params' must be a str, got {shown(params)}")
-        if layer is not None and not isinstance(layer, str):
-            raise InitTypeError(f"Select argument 'layer' must be one class name (a str), got "
-                                f"{shown(layer)}")
-        self.layer = None if layer is None else [layer]
+        names = [layer] if isinstance(layer, str) else layer
+        if names is not None and (not isinstance(names, list) or not names or not all(
+                isinstance(name, str) for name in names)):
+            raise InitTypeError(f"Select argument 'layer' must be a class name or a list of "
+                                f"them, got {shown(layer)}")
+        if params is None and names is None:
+            raise InitTypeError("a Select needs 'params' (a parameter pattern), 'layer' (class "
+                                "names or patterns) or both")
+        self.layer = names
         self.params = params
-        self.pattern = parameter_pattern(params)
+        self.pattern = None if params is None else parameter_pattern(params)
         #: With computed arguments (``dict(expr=...)``), ``init`` is ``None`` and
         #: the planner builds the initializer for each tensor from ``computed``.
         self.computed: Computed | None = None
         if isinstance(init, Mapping):
-            extra = sorted(set(init) & {"bias", "bias_prob", "layer", "override"})
+            refused = {"layer", "override"} | ({"bias", "bias_prob"} if params else set())
+            extra = sorted(set(init) & refused)
             if extra:
                 raise InitTypeError(f"Select writes only the parameters it names: its init "
                                     f"cannot take {', '.join(extra)}")
@@ -557,9 +746,11 @@ class SelectInit:
             assert self.computed is not None
             inner = {k: v for k, v in self.computed.cfg.items() if k != "type"}
         else:
-            inner = {k: v for k, v in init.args.items() if k != "bias"}
-        layer = {} if self.layer is None else {"layer": self.layer[0]}
-        return {**layer, "params": self.params, **inner}
+            inner = {k: v for k, v in init.args.items() if k != "bias" or self.params is None}
+        layer = {} if self.layer is None else {
+            "layer": self.layer[0] if len(self.layer) == 1 else list(self.layer)}
+        params = {} if self.params is None else {"params": self.params}
+        return {**layer, **params, **inner}
 
     def describe(self, init: BaseInit | None = None) -> str:
         init = init or self.init
@@ -570,8 +761,9 @@ class SelectInit:
             name = WEIGHT_INITIALIZERS.name_of(type(init)) or type(init).__name__
         body = ", ".join(f"{k}={v}" for k, v in self.args_with(init).items()
                          if k not in ("layer", "params"))
-        layer = "" if self.layer is None else f"layer={self.layer[0]}, "
-        return f"Select: {layer}params={self.params}, {name}" + (f": {body}" if body else "")
+        head = ", ".join(f"{k}={v}" for k, v in self.args_with(init).items()
+                         if k in ("layer", "params"))
+        return f"Select: {head}, {name}" + (f": {body}" if body else "")
 
     def __repr__(self) -> str:
         return f"SelectInit(params={shown(self.params)}, init={self.init!r})"

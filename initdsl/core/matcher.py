@@ -2,7 +2,9 @@
 
 A rule (outside an override) writes every module in the target's subtree,
 visited post-order, whose class name or one of whose *direct* base-class
-names is in the rule's ``layer`` list. An override writes every module below
+names is in the rule's ``layer`` list. In a ``Select`` entry (the policy
+language's extensions), a ``layer`` name with ``*`` is a pattern matched
+against the module's own class name. An override writes every module below
 its named child, whatever the class ("whole-module mode"). A ``param`` rule
 writes the parameters whose names its pattern matches
 (:mod:`initdsl.core.patterns`).
@@ -33,6 +35,7 @@ def matching(
     path: str,
     layers: Sequence[str] | None,
     walk: Iterable[tuple[str, nn.Module]] | None = None,
+    patterns: bool = False,
 ) -> Iterator[tuple[str, nn.Module]]:
     """The modules under ``module`` a rule writes, in write order.
 
@@ -51,14 +54,29 @@ def matching(
         wanted = frozenset(layers)
     except TypeError:  # mmengine fails the same way (set(layer)) at the first module
         raise InitTypeError(f"'layer' entries must be class names (str), got {shown(layers)}") from None
+    globbed = class_pattern([name for name in wanted if "*" in name]) if patterns else None
     for sub_path, sub in walk:
-        if not wanted.isdisjoint(class_names(type(sub))):
+        if not wanted.isdisjoint(class_names(type(sub))) or (
+                globbed is not None and globbed.fullmatch(type(sub).__name__)):
             yield sub_path, sub
+
+
+@lru_cache(maxsize=256)
+def _class_regex(names: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join("[^.]*".join(map(re.escape, name.split("*"))) for name in names))
+
+
+def class_pattern(names: Sequence[str]) -> re.Pattern[str] | None:
+    """One regular expression for the class-name patterns ``names`` (``*`` is any run of
+    characters), matched against a module's own class name, as HF's ``"LayerNorm" in
+    type(module).__name__`` is written ``*LayerNorm*``; ``None`` if there are none."""
+    return _class_regex(tuple(sorted(names))) if names else None
 
 
 def matching_parameters(module: nn.Module, path: str, pattern: re.Pattern[str],
                         walk: Iterable[tuple[str, nn.Module]] | None = None,
                         layers: Sequence[str] | None = None,
+                        patterns: bool = True,
                         ) -> tuple[list[tuple[str, nn.Module, str, dict[str, str]]], list[str]]:
     """The parameters under ``module`` whose relative name ``pattern`` matches, in write order.
 
@@ -76,7 +94,7 @@ def matching_parameters(module: nn.Module, path: str, pattern: re.Pattern[str],
         walk = post_order(module, path)
     owners = [(path, walk)] if layers is None else [
         (owner_path, post_order(owner, owner_path))
-        for owner_path, owner in matching(module, path, layers, walk)]
+        for owner_path, owner in matching(module, path, layers, walk, patterns)]
     skip = len(path) + 1 if path else 0
     found: list[tuple[str, nn.Module, str, dict[str, str]]] = []
     buffers: list[str] = []

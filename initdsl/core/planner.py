@@ -54,7 +54,7 @@ from .checkpoint import (
 )
 from .computed import Computed, Context, computed_keys, concrete
 from .distributions import Distribution, resolve, resolve_fill
-from .initializers import BaseInit, PretrainedInit, SelectInit, described
+from .initializers import BaseInit, KeepInit, PretrainedInit, SelectInit, described
 from .matcher import matching, matching_parameters
 from .protocol import has_own_init_weights, takes_init_cfg
 from .provenance import Origin, Record
@@ -348,6 +348,8 @@ class Planner:
             return self.plan_select(initializer, module, path, origin)
         if isinstance(initializer, Computed):
             return self.plan_computed(initializer, module, path, origin, whole)
+        if isinstance(initializer, KeepInit):
+            return []  # the constructor's values stay: nothing to plan
         if not isinstance(initializer, BaseInit) or callable(initializer):
             return [self._plan_call(initializer, module, path, origin, whole)]
         layers = None if whole else initializer.layer
@@ -441,6 +443,10 @@ class Planner:
     def plan_select(self, select: SelectInit, module: nn.Module, path: str, origin: Origin
                     ) -> list[Step]:
         """Steps of a ``param`` rule: each parameter its pattern matches under ``module``."""
+        if isinstance(select.init, KeepInit):
+            return []
+        if select.params is None:
+            return self.plan_modules(select, module, path, origin)
         record = None if select.init is None else _record(select, origin)
         found, buffers = matching_parameters(module, path, select.pattern,
                                              self._walk(module, path), select.layer)
@@ -466,6 +472,38 @@ class Planner:
                 dist = self._weight(initializer, tensor, where, origin, resolved)
             steps.append(Write(sub, sub_path, initializer, record, dist, tensor=attr,
                                writes_bias=False))
+        return steps
+
+    def plan_modules(self, select: SelectInit, module: nn.Module, path: str, origin: Origin
+                     ) -> list[Step]:
+        """Steps of a ``Select`` without ``params``: whole modules, by class names and patterns."""
+        steps: list[Step] = []
+        resolved: dict[tuple, Distribution] = {}
+        filled: set[torch.dtype] = set()
+        record = None if select.init is None else _record(select, origin)
+        try:
+            matched = list(matching(module, path, select.layer, self._walk(module, path),
+                                    patterns=True))
+        except InitError as error:
+            raise error.located(str(origin), origin.source) from None
+        for sub_path, sub in matched:
+            initializer = select.init
+            if initializer is None:
+                assert select.computed is not None
+                weight = getattr(sub, "weight", None)
+                context = Context(self.root if self.root is not None else module, sub,
+                                  weight if isinstance(weight, Tensor) else None)
+                initializer, _ = self._concrete(select.computed, context, origin,
+                                                f"{sub_path or '<root>'} ({type(sub).__name__})")
+                step = self._module_write(initializer, _record(select, origin, select.computed,
+                                                               initializer),
+                                          sub_path, sub, origin, {}, set())
+            else:
+                assert record is not None
+                step = self._module_write(initializer, record, sub_path, sub, origin, resolved,
+                                          filled)
+            if step is not None:
+                steps.append(step)
         return steps
 
     def _weight(self, initializer: BaseInit, tensor: Tensor, where: str, origin: Origin,

@@ -46,6 +46,7 @@ from .ast import (
 from .values import EXPRESSION_TREES, ROOTS, Bindings, captures_of, resolve_value
 
 __all__ = [
+    "is_patterned",
     "check",
     "snake_case",
     "Initializers",
@@ -67,6 +68,11 @@ PARAM_RULE_REFUSES = frozenset({"bias", "bias_prob"})
 
 _ACCEPTED: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 _POSITIONAL: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def is_patterned(rule: LayerRule) -> bool:
+    """Whether a layer rule names classes by pattern (``*LayerNorm*``): it compiles to a Select."""
+    return any("*" in layer.name for layer in rule.layers)
 
 
 def snake_case(name: str) -> str:
@@ -235,7 +241,8 @@ class _Checker:
         for statement in statements:
             if isinstance(statement, LayerRule):
                 self.layer_rule(statement)
-                parent = statement
+                # A rule with class-name patterns compiles to a Select, which has no override.
+                parent = None if is_patterned(statement) else statement
             elif isinstance(statement, LoadRule):
                 self.load(statement.load)
                 parent = statement

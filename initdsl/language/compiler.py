@@ -53,7 +53,7 @@ from .ast import (
     Statement,
     value_of,
 )
-from .checker import PRETRAINED, SELECT, Initializers, check
+from .checker import PRETRAINED, SELECT, Initializers, check, is_patterned
 from .parser import parse_recovering
 from .values import EXPRESSION_TREES, Bindings, captures_of, resolve_value
 
@@ -100,7 +100,10 @@ class Compiled:
 
 
 #: The registered types a policy compiles to that mmengine does not have.
-INITDSL_TYPES = frozenset({SELECT})
+INITDSL_TYPES = frozenset({SELECT, "Zeros", "Ones", "Keep", "VarianceScaling", "Orthogonal"})
+
+#: Arguments of mmengine's own types that only initdsl knows.
+INITDSL_ARGUMENTS = {"TruncNormal": frozenset({"sampler", "bounds"})}
 
 
 def runtime_types(init_cfg: Any) -> list[str]:
@@ -114,8 +117,12 @@ def runtime_types(init_cfg: Any) -> list[str]:
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if item.get("type") in INITDSL_TYPES:
-                found.add(item["type"])
+            kind = item.get("type")
+            if kind in INITDSL_TYPES:
+                found.add(kind)
+            elif isinstance(kind, str) and not INITDSL_ARGUMENTS.get(kind, frozenset()
+                                                                     ).isdisjoint(item):
+                found.add(f"{kind}({', '.join(sorted(INITDSL_ARGUMENTS[kind] & set(item)))}=)")
             if is_expression_value(item):
                 found.add("expr")
             stack.extend(item.values())
@@ -214,10 +221,17 @@ class _Compiler:
             if isinstance(statement, LayerRule):
                 cfg = {"type": self.type_of(statement.init)}
                 layers = [layer.name for layer in statement.layers]
+                arguments = self.initializers.arguments(statement.init)
+                values = {name: self.value(arg) for name, arg in arguments.items()}
+                if is_patterned(statement):
+                    cfg = {"type": SELECT, "layer": layers[0] if len(layers) == 1 else layers,
+                           "init": {**cfg, **values}}
+                    self.add(path, cfg, statement.span, arguments)
+                    parent = None
+                    continue
                 if layers:
                     cfg["layer"] = layers[0] if len(layers) == 1 else layers
-                arguments = self.initializers.arguments(statement.init)
-                cfg.update((name, self.value(arg)) for name, arg in arguments.items())
+                cfg.update(values)
                 parent = self.add(path, cfg, statement.span, arguments)
             elif isinstance(statement, LoadRule):
                 parent = self.add(path, self.load(statement.load), statement.span,

@@ -162,19 +162,25 @@ class _Decompiler:
             head = LayerRule([Layer(name) for name in layers], call)
         return [head, *entries], True
 
-    def select(self, cfg: Mapping[str, Any]) -> ParamRule:
-        """A ``Select`` entry as the ``param`` rule it compiles from."""
+    def select(self, cfg: Mapping[str, Any]) -> ParamRule | LayerRule:
+        """A ``Select`` entry as the ``param`` rule (or patterned layer rule) it compiles from."""
         extra = sorted(map(str, set(cfg) - {"type", "layer", "params", "init"}))
         if extra:
             raise InitValueError(f"a Select cfg takes only 'layer', 'params' and 'init', got "
                                  f"{', '.join(extra)}")
         layer = cfg.get("layer")
-        if layer is not None and not isinstance(layer, str):
+        params, init = cfg.get("params"), cfg.get("init")
+        if params is None:
+            # Whole modules by class-name pattern: `*LayerNorm* -> ones`.
+            names = self.layers(layer)
+            if not names or not any("*" in name for name in names):
+                raise InitValueError(f"a Select cfg without params names classes by pattern "
+                                     f"(`*Norm`), got layer={shown(layer, 80)}")
+        elif layer is not None and not isinstance(layer, str):
             # `Linear.bias` names one class; a list has no spelling (compile never writes one).
             raise InitValueError(f"a Select cfg's layer must be one class name here, got "
                                  f"{shown(layer, 80)}")
-        params, init = cfg.get("params"), cfg.get("init")
-        if not isinstance(params, str) or not isinstance(init, Mapping):
+        if (params is not None and not isinstance(params, str)) or not isinstance(init, Mapping):
             raise InitTypeError(f"a Select cfg needs params=<pattern string> and init=<cfg "
                                 f"dict>, got {shown(dict(cfg), 80)}")
         _check_keys(init)
@@ -194,6 +200,8 @@ class _Decompiler:
         except Exception as error:  # noqa: BLE001 - a user initializer may raise anything
             raise InitValueError(f"{kind} rejects its arguments: {type(error).__name__}: "
                                  f"{error}") from None
+        if params is None:
+            return LayerRule([Layer(name) for name in self.layers(layer)], self.call(kind, args))
         return ParamRule(tuple(params.split(".")), self.call(kind, args),
                          None if layer is None else Layer(layer))
 

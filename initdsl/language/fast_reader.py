@@ -177,12 +177,13 @@ _COMMENT = re.compile(r"#[^\n]*")
 _WORD = re.compile(rf"({_NAME}){_BLANKS}")
 _STRING_AT = re.compile(rf"({_STRING}){_BLANKS}")
 # A layer and what must follow it: `,` and another layer, or `->` and the call.
-_LAYER = re.compile(rf"(?:({_NAME})|({_STRING})){_BLANKS}(?:(,)|->){_BLANKS}")
+_CLASS_PATTERN = r"[A-Za-z0-9_]*\*[A-Za-z0-9_*]*"
+_LAYER = re.compile(rf"(?:({_CLASS_PATTERN}|{_NAME})|({_STRING})){_BLANKS}(?:(,)|->){_BLANKS}")
 # A child of `name`, a segment of a scope path.
 _CHILD = re.compile(rf"(?:({_NAME})|({_STRING})|({_INT})){_BLANKS}")
 _ARROW = re.compile(rf"->{_BLANKS}")
 # A class and the `.` of `Linear.bias -> ...`.
-_CLASS_DOT = re.compile(rf"(?:({_NAME})|({_STRING})){_BLANKS}\.{_BLANKS}")
+_CLASS_DOT = re.compile(rf"(?:({_CLASS_PATTERN}|{_NAME})|({_STRING})){_BLANKS}\.{_BLANKS}")
 # A segment of a parameter pattern: names, digits and `*`, or a string.
 _PATTERN_SEGMENT = re.compile(
     rf"(?:([A-Za-z0-9_*]+)|({_STRING})|(\{{{_BLANKS}({_NAME}){_BLANKS}\}})){_BLANKS}")

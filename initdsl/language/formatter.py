@@ -188,7 +188,10 @@ def _load(node: Load) -> str:
 
 
 def _layer(node: Layer) -> str:
-    return _word(node.name)
+    return node.name if _CLASS_PATTERN.match(node.name) else _word(node.name)
+
+
+_CLASS_PATTERN = re.compile(r"[A-Za-z0-9_]*\*[A-Za-z0-9_*]*\Z")
 
 
 def _comment(node: Comment) -> str:

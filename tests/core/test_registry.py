@@ -97,7 +97,7 @@ def orthogonal():
     """A user initializer registered the documented way; unregistered afterwards."""
 
     @WEIGHT_INITIALIZERS.register_module()
-    class Orthogonal(BaseInit):
+    class UserOrthogonal(BaseInit):
         def __init__(self, gain=1.0, **kwargs):
             super().__init__(**kwargs)
             self.gain = gain
@@ -109,9 +109,9 @@ def orthogonal():
             return None if weight.dim() >= 2 else "Orthogonal needs a >= 2-D weight"
 
     try:
-        yield Orthogonal
+        yield UserOrthogonal
     finally:
-        WEIGHT_INITIALIZERS._classes.pop("Orthogonal", None)
+        WEIGHT_INITIALIZERS._classes.pop("UserOrthogonal", None)
 
 
 def _orthogonal_reference(shape, gain, seed):
@@ -124,20 +124,20 @@ def _orthogonal_reference(shape, gain, seed):
 def test_user_initializer_in_initialize(orthogonal):
     lin = nn.Linear(4, 4)
     torch.manual_seed(3)
-    initdsl.initialize(lin, dict(type="Orthogonal", gain=0.5, bias=1, layer="Linear"))
+    initdsl.initialize(lin, dict(type="UserOrthogonal", gain=0.5, bias=1, layer="Linear"))
     assert torch.equal(lin.weight, _orthogonal_reference((4, 4), 0.5, 3))
     assert torch.all(lin.bias == 1)
     record = initdsl.provenance(lin)["weight"]
-    assert record.writer == "Orthogonal" and record.args == {"gain": 0.5, "bias": 1}
-    assert record.text == "Orthogonal: gain=0.5, bias=1"
+    assert record.writer == "UserOrthogonal" and record.args == {"gain": 0.5, "bias": 1}
+    assert record.text == "UserOrthogonal: gain=0.5, bias=1"
 
 
 def test_user_initializer_in_basemodule_and_overrides(orthogonal):
     class Net(initdsl.BaseModule):
         def __init__(self):
-            super().__init__(dict(type="Orthogonal", layer="Conv2d",
+            super().__init__(dict(type="UserOrthogonal", layer="Conv2d",
                                   override=[dict(name="head"),
-                                            dict(type="Orthogonal", name="fc", gain=2.0)]))
+                                            dict(type="UserOrthogonal", name="fc", gain=2.0)]))
             self.conv = nn.Conv2d(2, 2, 1)
             self.head = nn.Linear(3, 3)
             self.fc = nn.Linear(3, 3)
@@ -147,8 +147,8 @@ def test_user_initializer_in_basemodule_and_overrides(orthogonal):
     net.init_weights()
     prov = initdsl.provenance(net)
     assert {k: r.writer for k, r in prov.items()} == {
-        "conv.weight": "Orthogonal", "conv.bias": "Orthogonal", "head.weight": "Orthogonal",
-        "head.bias": "Orthogonal", "fc.weight": "Orthogonal", "fc.bias": "Orthogonal",
+        "conv.weight": "UserOrthogonal", "conv.bias": "UserOrthogonal", "head.weight": "UserOrthogonal",
+        "head.bias": "UserOrthogonal", "fc.weight": "UserOrthogonal", "fc.bias": "UserOrthogonal",
         "other.weight": None, "other.bias": None}
     w = net.fc.weight
     assert torch.allclose(w @ w.T, 4 * torch.eye(3), atol=1e-5)  # gain 2, orthogonal rows
@@ -157,9 +157,9 @@ def test_user_initializer_in_basemodule_and_overrides(orthogonal):
 
 def test_user_initializer_argument_errors(orthogonal):
     with pytest.raises(initdsl.InitTypeError, match="did you mean 'gain'"):
-        initdsl.initialize(nn.Linear(2, 2), dict(type="Orthogonal", gian=1, layer="Linear"))
+        initdsl.initialize(nn.Linear(2, 2), dict(type="UserOrthogonal", gian=1, layer="Linear"))
     with pytest.raises(initdsl.InitValueError, match="Orthogonal needs"):
-        initdsl.initialize(nn.LayerNorm(2), dict(type="Orthogonal", layer="LayerNorm"))
+        initdsl.initialize(nn.LayerNorm(2), dict(type="UserOrthogonal", layer="LayerNorm"))
 
 
 def test_user_initializer_constructor_errors_keep_their_class():

@@ -13,17 +13,17 @@ from initdsl.diagnostics import Diagnostic, Span
 from initdsl.language.checker import Initializers, snake_case
 from initdsl.language.codes import CODES
 
+KNOWN = ("caffe2_xavier, constant, kaiming, keep, normal, ones, orthogonal, trunc_normal, "
+         "uniform, variance_scaling, xavier, zeros")
+
 CHECK_CASES = [
     # unknown initializer, with "did you mean"
     ("Conv2d -> kaimng", [("E101", "1:11", "unknown initializer `kaimng`; did you mean "
-                           "`kaiming`? (known: caffe2_xavier, constant, kaiming, normal, "
-                           "trunc_normal, uniform, xavier)")]),
+                           f"`kaiming`? (known: {KNOWN})")]),
     ("Conv2d -> Kaiming", [("E101", "1:11", "unknown initializer `Kaiming`; did you mean "
-                            "`kaiming`? (known: caffe2_xavier, constant, kaiming, normal, "
-                            "trunc_normal, uniform, xavier)")]),
+                            f"`kaiming`? (known: {KNOWN})")]),
     ("Conv2d -> TruncNormalInit", [("E101", "1:11", "unknown initializer `TruncNormalInit`; did "
-                                    "you mean `trunc_normal`? (known: caffe2_xavier, constant, "
-                                    "kaiming, normal, trunc_normal, uniform, xavier)")]),
+                                    f"you mean `trunc_normal`? (known: {KNOWN})")]),
     ("[] -> pretrained", [("E103", "1:7", "`pretrained` is not a layer initializer; load "
                            'checkpoints with `load "path"`')]),
     # arguments

@@ -96,9 +96,23 @@ DECOMPILE_REFUSES = [
     dict(type="Select", params="a", init=dict(type="Normal", std=-1)),
     dict(type="Select", params=3, init=dict(type="Normal")),
     dict(type="Select", params="a"),
-    dict(type="Select", layer=["Linear", "Conv2d"], params="bias", init=dict(type="Normal")),
     dict(type="Select", layer=3, params="bias", init=dict(type="Normal")),
+    dict(type="Select", init=dict(type="Normal")),
+    dict(type="Select", layer=[], init=dict(type="Normal")),
 ]
+
+# A run takes these, but no policy compiles to them: decompiling says so.
+NO_SPELLING = [
+    dict(type="Select", layer=["Linear", "Conv2d"], params="bias", init=dict(type="Normal")),
+    dict(type="Select", layer="Linear", init=dict(type="Normal")),  # plain names: a layer rule
+]
+
+
+@pytest.mark.parametrize("cfg", NO_SPELLING)
+def test_decompile_refuses_what_no_policy_compiles_to(cfg):
+    with pytest.raises(initdsl.InitError):
+        initdsl.decompile(cfg)
+    initdsl.initialize(_Vit(), cfg)
 
 
 @pytest.mark.parametrize("cfg", DECOMPILE_REFUSES)
