@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
+import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
@@ -89,6 +90,10 @@ def _write(step: Write) -> None:
     weight = getattr(module, step.tensor, None)
     if weight is not None:
         initializer.init_weight(weight)
+        if step.then:
+            with torch.no_grad():
+                for modifier in step.then:
+                    modifier.apply_(weight)
         LEDGER.record(weight, record)
     bias = getattr(module, "bias", None) if step.writes_bias else None
     if bias is not None:

@@ -32,6 +32,7 @@ from ..errors import (
 )
 from .computed import Computed, computed_keys
 from .formulas import DISTRIBUTIONS, bias_init_with_prob, normal_cdf
+from .modifiers import build_modifier
 from .patterns import parameter_pattern
 from .registry import WEIGHT_INITIALIZERS, accepted_arguments
 
@@ -697,8 +698,8 @@ class SelectInit:
             class, as the policy writes it (``Linear.bias``).
     """
 
-    def __init__(self, init: Any, params: str | None = None, layer: str | list | None = None
-                 ) -> None:
+    def __init__(self, init: Any, params: str | None = None, layer: str | list | None = None,
+                 then: list | None = None) -> None:
         if params is not None and not isinstance(params, str):
             raise InitTypeError(f"Select argument 'params' must be a str, got {shown(params)}")
         names = [layer] if isinstance(layer, str) else layer
@@ -709,6 +710,15 @@ class SelectInit:
         if params is None and names is None:
             raise InitTypeError("a Select needs 'params' (a parameter pattern), 'layer' (class "
                                 "names or patterns) or both")
+        if then is not None and (not isinstance(then, list) or not all(
+                isinstance(entry, Mapping) for entry in then)):
+            raise InitTypeError(f"Select argument 'then' must be a list of modifiers "
+                                f"(dict(op=...)), got {shown(then)}")
+        #: The modifiers, as IR entries (their values may be computed).
+        self.then = [dict(entry) for entry in then or ()]
+        for entry in self.then:
+            if not computed_keys(entry):
+                build_modifier(entry)  # a bad modifier fails here, before any write
         self.layer = names
         self.params = params
         self.pattern = None if params is None else parameter_pattern(params)
@@ -763,7 +773,8 @@ class SelectInit:
                          if k not in ("layer", "params"))
         head = ", ".join(f"{k}={v}" for k, v in self.args_with(init).items()
                          if k in ("layer", "params"))
-        return f"Select: {head}, {name}" + (f": {body}" if body else "")
+        then = "".join(f" then {entry.get('op')}" for entry in self.then)
+        return f"Select: {head}, {name}" + (f": {body}" if body else "") + then
 
     def __repr__(self) -> str:
         return f"SelectInit(params={shown(self.params)}, init={self.init!r})"

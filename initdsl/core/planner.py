@@ -56,6 +56,7 @@ from .computed import Computed, Context, computed_keys, concrete
 from .distributions import Distribution, resolve, resolve_fill
 from .initializers import BaseInit, KeepInit, PretrainedInit, SelectInit, described
 from .matcher import matching, matching_parameters
+from .modifiers import Modifier, build_modifier
 from .protocol import has_own_init_weights, takes_init_cfg
 from .provenance import Origin, Record
 from .registry import WEIGHT_INITIALIZERS
@@ -73,6 +74,7 @@ class Write:
     if any, is filled with ``initializer.bias``. A ``param`` rule's write
     (:class:`~initdsl.core.initializers.SelectInit`) names the tensor it
     draws as the weight in ``tensor`` (``"pos_embed"``) and writes no bias.
+    ``then`` are the modifiers applied to that tensor after the draw.
     """
 
     module: nn.Module
@@ -82,6 +84,7 @@ class Write:
     weight: Distribution | None = None
     tensor: str = "weight"
     writes_bias: bool = True
+    then: tuple[Modifier, ...] = ()
 
 
 @attrs.frozen(eq=False)
@@ -151,6 +154,14 @@ def _record(initializer: Any, origin: Origin, computed: Computed | None = None,
     if computed is not None:
         text = f"{text} (computed: {computed.text()})"
     return Record(writer=name, args=args, origin=origin, text=text)
+
+
+def _then_record(record: Record, then: tuple[Modifier, ...]) -> Record:
+    """``record`` with its text saying which modifiers followed the draw."""
+    if not then:
+        return record
+    text = record.text.split(" then ")[0]
+    return attrs.evolve(record, text=text + "".join(f" then {m.describe()}" for m in then))
 
 
 def _where(owner: str, index: int | None, override: int | None = None) -> str:
@@ -462,17 +473,37 @@ class Planner:
             tensor = sub._parameters[attr]
             where = f"{_join(sub_path, attr)} ({type(sub).__name__})"
             initializer = select.init
+            context = Context(self.root if self.root is not None else module, sub, tensor,
+                              captures)
             if initializer is None:
-                context = Context(self.root if self.root is not None else module, sub, tensor,
-                                  captures)
                 initializer, _ = self._concrete(select.computed, context, origin, where)
                 record = _record(select, origin, select.computed, initializer)
                 dist = self._weight(initializer, tensor, where, origin, {})
             else:
                 dist = self._weight(initializer, tensor, where, origin, resolved)
-            steps.append(Write(sub, sub_path, initializer, record, dist, tensor=attr,
-                               writes_bias=False))
+            then = self._modifiers(select, context, tensor, origin, where)
+            steps.append(Write(sub, sub_path, initializer, _then_record(record, then), dist,
+                               tensor=attr, writes_bias=False, then=then))
         return steps
+
+    def _modifiers(self, select: SelectInit, context: Context, tensor: Tensor | None,
+                   origin: Origin, where: str) -> tuple[Modifier, ...]:
+        """``select``'s modifiers for one write, values computed and checked for ``tensor``."""
+        if not select.then:
+            return ()
+        built = []
+        for entry in select.then:
+            try:
+                values = concrete(Computed.of(entry), context) if computed_keys(entry) else entry
+                modifier = build_modifier(values)
+            except InitError as error:
+                raise self.placed(error, origin, where) from None
+            problem = modifier.check(tuple(tensor.shape)) if tensor is not None else None
+            if problem:
+                raise InitValueError(f"{problem} at {where}", where=str(origin), code="E122",
+                                     span=origin.source)
+            built.append(modifier)
+        return tuple(built)
 
     def plan_modules(self, select: SelectInit, module: nn.Module, path: str, origin: Origin
                      ) -> list[Step]:
@@ -502,6 +533,14 @@ class Planner:
                 assert record is not None
                 step = self._module_write(initializer, record, sub_path, sub, origin, resolved,
                                           filled)
+            if step is not None and select.then:
+                weight = getattr(sub, "weight", None)
+                context = Context(self.root if self.root is not None else module, sub,
+                                  weight if isinstance(weight, Tensor) else None)
+                then = self._modifiers(select, context, weight if isinstance(weight, Tensor)
+                                       else None, origin, f"{sub_path or '<root>'} "
+                                       f"({type(sub).__name__})")
+                step = attrs.evolve(step, then=then, record=_then_record(step.record, then))
             if step is not None:
                 steps.append(step)
         return steps

@@ -191,6 +191,10 @@ def _segment(segment: Segment, seed: int, threads: int, resolve: Resolver,
             logger.info("load %s in model from: %s", initializer.prefix, initializer.checkpoint)
     _parallel(jobs, threads)
     for tensor, write in written:
+        if getattr(write, "then", ()):
+            with torch.no_grad():
+                for modifier in write.then:
+                    modifier.apply_(tensor)
         LEDGER.record(tensor, write.record)
     for module, report, _ in segment.loads:
         text = mismatch_warning(report)

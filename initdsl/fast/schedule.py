@@ -88,6 +88,7 @@ class Draw:
     record: Record
     module: str
     role: str
+    then: tuple[Any, ...] = ()  # modifiers applied to the whole tensor after the draw
 
     @property
     def kind(self) -> str:
@@ -524,7 +525,7 @@ class _Flattener:
                 warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
                               "The distribution of values may be incorrect.", stacklevel=2)
             self.add(self.target(weight, step.path, step.tensor),
-                     Draw(dist, record, step.path, step.tensor))
+                     Draw(dist, record, step.path, step.tensor, step.then))
         bias = getattr(module, "bias", None) if step.writes_bias else None
         if bias is not None:
             self.add(self.target(bias, step.path, "bias"),

@@ -10,9 +10,9 @@ The tree mirrors the grammar (``grammar/initdsl.lark``)::
 
     Policy
       statements: LayerRule | NameRule | LoadRule | Scope
-        LayerRule  layers: Layer*        init: Call
+        LayerRule  layers: Layer*        init: Call      then: Call*
         NameRule   name: str             target: Call | Load | None
-        ParamRule  pattern: str*         init: Call      layer: Layer | None
+        ParamRule  pattern: str*         init: Call      layer: Layer | None   then: Call*
         LoadRule   load: Load
         Let        name: str             value: Value
         Scope      path: str*            statements, end_comments
@@ -233,10 +233,14 @@ class Layer:
 
 @attrs.frozen
 class LayerRule:
-    """``Conv2d, Linear -> call``; ``layers == ()`` is written ``[]``."""
+    """``Conv2d, Linear -> call``; ``layers == ()`` is written ``[]``.
+
+    ``then`` are the rule's modifiers (``then zero_row(...)``), as calls.
+    """
 
     layers: tuple[Layer, ...] = attrs.field(converter=tuple)
     init: Call = attrs.field()
+    then: tuple[Call, ...] = attrs.field(default=(), converter=tuple, kw_only=True)
     comments: tuple[Comment, ...] = _nodes()
     trailing_comment: Comment | None = None
     span: Span | None = _span_field()
@@ -270,6 +274,7 @@ class ParamRule:
     pattern: tuple[str, ...] = attrs.field(converter=tuple)
     init: Call = attrs.field()
     layer: Layer | None = None
+    then: tuple[Call, ...] = attrs.field(default=(), converter=tuple, kw_only=True)
     comments: tuple[Comment, ...] = _nodes()
     trailing_comment: Comment | None = None
     span: Span | None = _span_field()

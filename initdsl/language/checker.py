@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from ..core import initializers
+from ..core.modifiers import MODIFIERS, build_modifier
 from ..core.patterns import check_pattern
 from ..core.registry import WEIGHT_INITIALIZERS, Registry, accepted_arguments
 from ..diagnostics import Diagnostic, Span
@@ -47,6 +48,7 @@ from .values import EXPRESSION_TREES, ROOTS, Bindings, captures_of, resolve_valu
 
 __all__ = [
     "is_patterned",
+    "modifier_arguments",
     "check",
     "snake_case",
     "Initializers",
@@ -71,8 +73,29 @@ _POSITIONAL: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDi
 
 
 def is_patterned(rule: LayerRule) -> bool:
-    """Whether a layer rule names classes by pattern (``*LayerNorm*``): it compiles to a Select."""
-    return any("*" in layer.name for layer in rule.layers)
+    """Whether a layer rule compiles to a Select: it names classes by pattern
+    (``*LayerNorm*``) or has modifiers."""
+    return bool(rule.then) or any("*" in layer.name for layer in rule.layers)
+
+
+def modifier_arguments(call: Call) -> dict[str, Arg] | str:
+    """A modifier call's argument nodes by name, or why they do not bind."""
+    known = MODIFIERS.get(call.name)
+    if known is None:
+        return (f"unknown modifier `{call.name}` (known: {', '.join(MODIFIERS)})"
+                f"{_suggest(call.name, MODIFIERS)}")
+    names = known[1]
+    bound: dict[str, Arg] = {}
+    for position, arg in enumerate(call.args):
+        key = arg.name if arg.name is not None else (
+            names[position] if position < len(names) else None)
+        if key is None or key not in names or key in bound:
+            return f"`{call.name}` takes {', '.join(names)}"
+        bound[key] = arg
+    missing = [name for name in names if name not in bound]
+    if missing:
+        return f"`{call.name}` is missing {', '.join(missing)}"
+    return bound
 
 
 def snake_case(name: str) -> str:
@@ -283,6 +306,29 @@ class _Checker:
         names = [layer.name for layer in rule.layers]
         layer_value: Any = names[0] if len(names) == 1 else names
         self.call(rule.init, {"layer": layer_value} if names else {})
+        self.modifiers(rule.then)
+
+    def modifiers(self, then: Iterable[Call]) -> None:
+        for call in then:
+            bound = modifier_arguments(call)
+            if isinstance(bound, str):
+                self.report("E104", bound, call.name_span or call.span)
+                continue
+            values: dict[str, Any] = {"op": call.name}
+            for key, arg in bound.items():
+                resolved, problems = resolve_value(arg.value, self.bindings)
+                self.diagnostics.extend(problems)
+                if problems or isinstance(resolved, EXPRESSION_TREES):
+                    values = {}
+                    continue
+                values[key] = resolved
+            if values:
+                try:
+                    build_modifier(values)
+                except InitError as error:
+                    node = bound.get(error.argument or "")
+                    self.report("E120", error.message,
+                                node.value.span if node is not None else call.span)
 
     def param_rule(self, rule: ParamRule) -> None:
         if rule.layer is not None:
@@ -298,6 +344,7 @@ class _Checker:
         outer = self.bindings
         self.bindings = outer.for_rule(captures_of(rule.pattern))
         self.call(rule.init, {}, refused=PARAM_RULE_REFUSES)
+        self.modifiers(rule.then)
         self.bindings = outer
 
     def layer(self, layer: Layer) -> None:

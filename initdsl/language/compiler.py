@@ -53,7 +53,14 @@ from .ast import (
     Statement,
     value_of,
 )
-from .checker import PRETRAINED, SELECT, Initializers, check, is_patterned
+from .checker import (
+    PRETRAINED,
+    SELECT,
+    Initializers,
+    check,
+    is_patterned,
+    modifier_arguments,
+)
 from .parser import parse_recovering
 from .values import EXPRESSION_TREES, Bindings, captures_of, resolve_value
 
@@ -212,6 +219,16 @@ class _Compiler:
             return {"expr": format_expression(resolved)}
         return resolved
 
+    def modifiers(self, then: Iterable[Call], bindings: Bindings) -> list[dict[str, Any]]:
+        """The IR of a rule's modifiers: ``[dict(op='zero_row', row=...), ...]``."""
+        entries = []
+        for call in then:
+            bound = modifier_arguments(call)
+            assert isinstance(bound, dict)  # the checker rejects the others
+            entries.append({"op": call.name, **{key: self.value(arg, bindings)
+                                                for key, arg in bound.items()}})
+        return entries
+
     def block(self, path: str, statements: Iterable[Statement]) -> None:
         cfgs = self.scopes[path]
         outer = self.bindings  # lets end with their scope
@@ -226,6 +243,8 @@ class _Compiler:
                 if is_patterned(statement):
                     cfg = {"type": SELECT, "layer": layers[0] if len(layers) == 1 else layers,
                            "init": {**cfg, **values}}
+                    if statement.then:
+                        cfg["then"] = self.modifiers(statement.then, self.bindings)
                     self.add(path, cfg, statement.span, arguments)
                     parent = None
                     continue
@@ -245,6 +264,8 @@ class _Compiler:
                 if statement.layer is not None:
                     cfg["layer"] = statement.layer.name
                 cfg.update(params=".".join(statement.pattern), init=init)
+                if statement.then:
+                    cfg["then"] = self.modifiers(statement.then, rule)
                 self.add(path, cfg, statement.span, arguments)
                 parent = None
             elif isinstance(statement, NameRule):

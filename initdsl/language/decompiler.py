@@ -29,6 +29,7 @@ from ..core.expressions import (
     is_expression_value,
     parse_expression,
 )
+from ..core.modifiers import MODIFIERS
 from ..core.registry import Registry
 from ..errors import InitError, InitKeyError, InitTypeError, InitValueError, shown
 from .ast import (
@@ -164,7 +165,7 @@ class _Decompiler:
 
     def select(self, cfg: Mapping[str, Any]) -> ParamRule | LayerRule:
         """A ``Select`` entry as the ``param`` rule (or patterned layer rule) it compiles from."""
-        extra = sorted(map(str, set(cfg) - {"type", "layer", "params", "init"}))
+        extra = sorted(map(str, set(cfg) - {"type", "layer", "params", "init", "then"}))
         if extra:
             raise InitValueError(f"a Select cfg takes only 'layer', 'params' and 'init', got "
                                  f"{', '.join(extra)}")
@@ -173,7 +174,7 @@ class _Decompiler:
         if params is None:
             # Whole modules by class-name pattern: `*LayerNorm* -> ones`.
             names = self.layers(layer)
-            if not names or not any("*" in name for name in names):
+            if not names or not (cfg.get("then") or any("*" in name for name in names)):
                 raise InitValueError(f"a Select cfg without params names classes by pattern "
                                      f"(`*Norm`), got layer={shown(layer, 80)}")
         elif layer is not None and not isinstance(layer, str):
@@ -200,10 +201,32 @@ class _Decompiler:
         except Exception as error:  # noqa: BLE001 - a user initializer may raise anything
             raise InitValueError(f"{kind} rejects its arguments: {type(error).__name__}: "
                                  f"{error}") from None
+        then = self.modifiers(cfg.get("then"))
         if params is None:
-            return LayerRule([Layer(name) for name in self.layers(layer)], self.call(kind, args))
+            return LayerRule([Layer(name) for name in self.layers(layer)], self.call(kind, args),
+                             then=then)
         return ParamRule(tuple(params.split(".")), self.call(kind, args),
-                         None if layer is None else Layer(layer))
+                         None if layer is None else Layer(layer), then=then)
+
+    def modifiers(self, then: Any) -> list[Call]:
+        """``then=[dict(op=...), ...]`` as modifier calls (arguments in their order)."""
+        if then is None:
+            return []
+        if not isinstance(then, list) or not all(isinstance(e, Mapping) for e in then):
+            raise InitTypeError(f"a Select's then must be a list of dict(op=...), got "
+                                f"{shown(then, 80)}")
+        calls = []
+        for entry in then:
+            op = entry.get("op")
+            if op not in MODIFIERS:
+                raise InitValueError(f"unknown modifier {shown(op)} (known: "
+                                     f"{', '.join(MODIFIERS)})")
+            names = MODIFIERS[op][1]
+            if sorted(k for k in entry if k != "op") != sorted(names):
+                raise InitTypeError(f"modifier {op} takes {', '.join(names)}, got "
+                                    f"{shown(dict(entry), 80)}")
+            calls.append(Call(op, [Arg(None, self.value(entry[k], k)) for k in names]))
+        return calls
 
     def type_name(self, kind: Any) -> str:
         registry = self.initializers.registry

@@ -416,7 +416,8 @@ class _Reader:
                 if found.group(3) is None:  # `->`: the call follows
                     break
         call = self.call()
-        return LayerRule(layers, call, span=self.join(start, call.span))
+        then, end = self.modifiers(call.span)
+        return LayerRule(layers, call, then=then, span=self.join(start, end))
 
     def name_rule(self, keyword: re.Match[str]) -> NameRule:
         start = self.at
@@ -466,9 +467,22 @@ class _Reader:
             self.at = self.skip(self.at + 1)
         self.expect(_ARROW)
         call = self.call()
+        then, end = self.modifiers(call.span)
         pattern_span = Span(self.file, first.line, first.column, last.end_line, last.end_column)
-        return ParamRule(segments, call, layer, span=self.join(start, call.span),
+        return ParamRule(segments, call, layer, then=then, span=self.join(start, end),
                          pattern_span=pattern_span)
+
+    def modifiers(self, end: Span) -> tuple[list[Call], Span]:
+        """The ``then call`` modifiers after a rule's call, and where the rule ends."""
+        then: list[Call] = []
+        while True:
+            word = _WORD.match(self.text, self.at)
+            if word is None or word.group(1) != "then":
+                return then, end
+            self.at = word.end()
+            call = self.call()
+            then.append(call)
+            end = call.span
 
     def let(self, keyword: re.Match[str]) -> Let:
         start = self.at

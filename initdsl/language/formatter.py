@@ -225,7 +225,7 @@ def _with_trailing(text: str, comment: Comment | None) -> str:
 def _head(node: Statement) -> str:
     if isinstance(node, LayerRule):
         layers = ", ".join(_layer(layer) for layer in node.layers) if node.layers else "[]"
-        return f"{layers} -> {_call(node.init)}"
+        return f"{layers} -> {_call(node.init)}{_then(node.then)}"
     if isinstance(node, NameRule):
         text = f"name {_word(node.name, digits=True)}"
         if isinstance(node.target, Call):
@@ -237,13 +237,17 @@ def _head(node: Statement) -> str:
     if isinstance(node, ParamRule):
         pattern = ".".join(_segment(segment) for segment in node.pattern)
         if node.layer is not None:
-            return f"{_layer(node.layer)}.{pattern} -> {_call(node.init)}"
-        return f"param {pattern} -> {_call(node.init)}"
+            return f"{_layer(node.layer)}.{pattern} -> {_call(node.init)}{_then(node.then)}"
+        return f"param {pattern} -> {_call(node.init)}{_then(node.then)}"
     if isinstance(node, LoadRule):
         return _load(node.load)
     if isinstance(node, Let):
         return f"let {_identifier(node.name, 'let name')} = {generate(node.value)}"
     raise InitTypeError(f"not a statement: {node!r}")
+
+
+def _then(modifiers: tuple[Call, ...]) -> str:
+    return "".join(f" then {_call(modifier)}" for modifier in modifiers)
 
 
 def _segment(text: str) -> str:

@@ -257,12 +257,13 @@ class _Builder:
     def statement(self, tree: Tree, depth: int = 0) -> Statement:
         kind = tree.data
         if kind == "layer_rule":
-            targets, call = tree.children
+            targets, call, *then = tree.children
             layers = [] if targets.data == "no_layers" else [
                 Layer(self.word(layer.children[0]), self.span(layer))
                 for layer in targets.children
             ]
-            return LayerRule(layers, self.call(call), span=self.span(tree))
+            return LayerRule(layers, self.call(call), then=self.modifiers(then),
+                             span=self.span(tree))
         if kind == "name_rule":
             child, *rest = tree.children
             target: Call | Load | None = None
@@ -271,11 +272,12 @@ class _Builder:
             return NameRule(self.word(child.children[0]), target, span=self.span(tree),
                             name_span=self.span(child))
         if kind in ("param_rule", "class_param_rule"):
-            *layer, pattern, call = tree.children
+            then = [child for child in tree.children if child.data == "modifier"]
+            *layer, pattern, call = tree.children[:len(tree.children) - len(then)]
             owner = Layer(self.word(layer[0].children[0]), self.span(layer[0])) if layer else None
             return ParamRule(tuple(self.segment(segment) for segment in pattern.children),
-                             self.call(call), owner, span=self.span(tree),
-                             pattern_span=self.span(pattern))
+                             self.call(call), owner, then=self.modifiers(then),
+                             span=self.span(tree), pattern_span=self.span(pattern))
         if kind == "load_rule":
             return LoadRule(self.load(tree.children[0]), span=self.span(tree))
         if kind == "let":
@@ -313,6 +315,9 @@ class _Builder:
         if tree.data == "capture":
             return "{" + str(tree.children[0]) + "}"
         return self.word(tree.children[0])
+
+    def modifiers(self, trees: list[Tree]) -> list[Call]:
+        return [self.call(tree.children[0]) for tree in trees]
 
     def call(self, tree: Tree) -> Call:
         name, *args = tree.children
