@@ -201,11 +201,38 @@ def _resnet_classes(B: Bases) -> tuple[type, type]:
             y = self.bn3(self.conv3(y))
             return self.relu(y + identity)
 
+    class BasicBlock(B.module):
+        """3x3 (carries the stride), 3x3, + shortcut: ResNet-18/34's block (timm's names)."""
+
+        expansion = 1
+
+        def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                     init_cfg: Cfg = None) -> None:
+            B.setup(self, init_cfg)
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.downsample = None
+            if stride != 1 or inplanes != planes:
+                self.downsample = B.sequential(
+                    nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False),
+                    nn.BatchNorm2d(planes))
+
+        def forward(self, x: Tensor) -> Tensor:
+            identity = x if self.downsample is None else self.downsample(x)
+            y = self.relu(self.bn1(self.conv1(x)))
+            return self.relu(self.bn2(self.conv2(y)) + identity)
+
+    blocks_by_kind = {"bottleneck": Bottleneck, "basic": BasicBlock}
+
     class ResNet(B.module):
-        """Stem (conv7x7/2 + BN + ReLU + maxpool/2), four bottleneck stages, pool, fc."""
+        """Stem (conv7x7/2 + BN + ReLU + maxpool/2), four stages of blocks, pool, fc."""
 
         def __init__(self, depths: Sequence[int], width: int, num_classes: int, in_chans: int,
-                     init_cfg: Cfg, block_init_cfg: BlockCfg) -> None:
+                     init_cfg: Cfg, block_init_cfg: BlockCfg, block: str = "bottleneck"
+                     ) -> None:
             B.setup(self, init_cfg)
             self.conv1 = nn.Conv2d(in_chans, width, 7, stride=2, padding=3, bias=False)
             self.bn1 = nn.BatchNorm2d(width)
@@ -218,8 +245,9 @@ def _resnet_classes(B: Bases) -> tuple[type, type]:
                 for number in range(count):
                     stride = 2 if index > 0 and number == 0 else 1
                     cfg = _block_cfg(block_init_cfg, f"layer{index + 1}.{number}")
-                    blocks.append(Bottleneck(inplanes, planes, stride, init_cfg=cfg))
-                    inplanes = planes * Bottleneck.expansion
+                    kind = blocks_by_kind[block]
+                    blocks.append(kind(inplanes, planes, stride, init_cfg=cfg))
+                    inplanes = planes * kind.expansion
                 setattr(self, f"layer{index + 1}", B.sequential(*blocks))
             self.num_stages = len(depths)
             self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -231,12 +259,13 @@ def _resnet_classes(B: Bases) -> tuple[type, type]:
                 x = getattr(self, f"layer{index + 1}")(x)
             return self.fc(torch.flatten(self.avgpool(x), 1))
 
+    _named(BasicBlock, "BasicBlock")
     return _named(Bottleneck, "Bottleneck"), _named(ResNet, "ResNet")
 
 
 def resnet(depths: Sequence[int] = (3, 4, 6, 3), width: int = 64, num_classes: int = 1000,
            in_chans: int = 3, *, base: Bases | str = "torch", init_cfg: Cfg = None,
-           block_init_cfg: BlockCfg = None) -> nn.Module:
+           block_init_cfg: BlockCfg = None, block: str = "bottleneck") -> nn.Module:
     """A bottleneck ResNet with torchvision's layout and parameter names.
 
     ``conv1``, ``bn1`` (stem), ``layer1`` … ``layerN`` (``Sequential`` of
@@ -251,9 +280,23 @@ def resnet(depths: Sequence[int] = (3, 4, 6, 3), width: int = 64, num_classes: i
         base, init_cfg, block_init_cfg: see the module documentation; blocks
             are named as in torchvision: ``"layer1.0"`` is the first block of
             the first stage.
+        block: ``"bottleneck"`` (ResNet-50 and up) or ``"basic"``
+            (``BasicBlock``: ``conv1``, ``bn1``, ``conv2``, ``bn2``; ResNet-18/34).
     """
+    if block not in ("bottleneck", "basic"):
+        raise ValueError(f"block must be 'bottleneck' or 'basic', got {block!r}")
     _, cls = _resnet_classes(resolve_bases(base))
-    return cls(tuple(depths), width, num_classes, in_chans, init_cfg, block_init_cfg)
+    return cls(tuple(depths), width, num_classes, in_chans, init_cfg, block_init_cfg, block)
+
+
+def resnet18(num_classes: int = 1000, *, base: Bases | str = "torch", init_cfg: Cfg = None,
+             block_init_cfg: BlockCfg = None) -> nn.Module:
+    """ResNet-18 (timm's ``resnet18`` layout): ``BasicBlock`` s, depths ``(2, 2, 2, 2)``.
+
+    11,689,512 parameters with ``num_classes=1000``. See :func:`resnet`.
+    """
+    return resnet((2, 2, 2, 2), 64, num_classes, base=base, init_cfg=init_cfg,
+                  block_init_cfg=block_init_cfg, block="basic")
 
 
 def resnet50(num_classes: int = 1000, *, base: Bases | str = "torch", init_cfg: Cfg = None,
@@ -440,6 +483,225 @@ def gpt(vocab: int = 32000, dim: int = 768, depth: int = 12, heads: int = 12, ml
     """
     return _gpt_class(resolve_bases(base))(vocab, dim, depth, heads, mlp, max_len, init_cfg,
                                            block_init_cfg)
+
+
+# -- ConvNeXt (timm's layout) ----------------------------------------------------------------
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an ``(N, C, H, W)`` tensor, as timm's ``LayerNorm2d``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight,
+                            self.bias, self.eps).permute(0, 3, 1, 2)
+
+
+@lru_cache(maxsize=None)
+def _convnext_classes(B: Bases) -> type:
+    class ConvMlp(B.module):
+        """1x1 ``fc1`` → GELU → 1x1 ``fc2`` (timm's ``conv_mlp=True``)."""
+
+        def __init__(self, dim: int, hidden: int) -> None:
+            B.setup(self, None)
+            self.fc1 = nn.Conv2d(dim, hidden, 1)
+            self.act = nn.GELU()
+            self.fc2 = nn.Conv2d(hidden, dim, 1)
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.fc2(self.act(self.fc1(x)))
+
+    class ConvNeXtBlock(B.module):
+        """Depthwise 7x7 ``conv_dw``, ``norm``, ``mlp``, layer scale ``gamma``, + shortcut."""
+
+        def __init__(self, dim: int, ls_init_value: float) -> None:
+            B.setup(self, None)
+            self.conv_dw = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+            self.norm = LayerNorm2d(dim)
+            self.mlp = ConvMlp(dim, 4 * dim)
+            self.gamma = nn.Parameter(ls_init_value * torch.ones(dim))
+
+        def forward(self, x: Tensor) -> Tensor:
+            y = self.mlp(self.norm(self.conv_dw(x)))
+            return x + y * self.gamma.reshape(1, -1, 1, 1)
+
+    class ConvNeXtStage(B.module):
+        """``downsample`` (LayerNorm2d + 2x2/2 conv; identity in the first stage), ``blocks``."""
+
+        def __init__(self, in_dim: int, dim: int, depth: int, first: bool,
+                     ls_init_value: float) -> None:
+            B.setup(self, None)
+            self.downsample = nn.Identity() if first else B.sequential(
+                LayerNorm2d(in_dim), nn.Conv2d(in_dim, dim, 2, stride=2))
+            self.blocks = B.sequential(*(ConvNeXtBlock(dim, ls_init_value) for _ in range(depth)))
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.blocks(self.downsample(x))
+
+    class ClassifierHead(B.module):
+        """Global average pool, ``norm`` (LayerNorm2d), ``fc``."""
+
+        def __init__(self, dim: int, num_classes: int) -> None:
+            B.setup(self, None)
+            self.norm = LayerNorm2d(dim)
+            self.fc = nn.Linear(dim, num_classes)
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.fc(self.norm(x.mean((2, 3), keepdim=True)).flatten(1))
+
+    class ConvNeXt(B.module):
+        """``stem`` (4x4/4 conv + LayerNorm2d), ``stages.{s}``, ``head``."""
+
+        def __init__(self, depths: Sequence[int], dims: Sequence[int], num_classes: int,
+                     in_chans: int, ls_init_value: float, init_cfg: Cfg) -> None:
+            B.setup(self, init_cfg)
+            self.stem = B.sequential(nn.Conv2d(in_chans, dims[0], 4, stride=4),
+                                     LayerNorm2d(dims[0]))
+            self.stages = B.sequential(*(
+                ConvNeXtStage(dims[max(index - 1, 0)], dims[index], depth, index == 0,
+                              ls_init_value)
+                for index, depth in enumerate(depths)))
+            self.head = ClassifierHead(dims[-1], num_classes)
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.head(self.stages(self.stem(x)))
+
+    for cls in (ConvMlp, ConvNeXtBlock, ConvNeXtStage, ClassifierHead):
+        _named(cls, cls.__name__)
+    return _named(ConvNeXt, "ConvNeXt")
+
+
+def convnext(depths: Sequence[int] = (2, 2, 6, 2), dims: Sequence[int] = (40, 80, 160, 320),
+             num_classes: int = 1000, in_chans: int = 3, ls_init_value: float = 1e-6, *,
+             base: Bases | str = "torch", init_cfg: Cfg = None) -> nn.Module:
+    """A ConvNeXt with timm's layout and parameter names (``conv_mlp=True``, as ``convnext_atto``).
+
+    ``stem.0`` (Conv2d), ``stem.1`` (``LayerNorm2d``), ``stages.{s}.downsample.{0,1}``
+    (after the first stage), ``stages.{s}.blocks.{b}`` (``conv_dw``, ``norm``,
+    ``mlp.fc1``, ``mlp.fc2``, the raw parameter ``gamma`` = ``ls_init_value``),
+    ``head.norm``, ``head.fc``. The defaults are ``convnext_atto``'s depths and widths.
+    """
+    if len(depths) != len(dims):
+        raise ValueError(f"depths and dims must have the same length, got {depths} and {dims}")
+    cls = _convnext_classes(resolve_bases(base))
+    return cls(tuple(depths), tuple(dims), num_classes, in_chans, ls_init_value, init_cfg)
+
+
+# -- Llama (torchtitan's layout) -------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def _titan_classes(B: Bases) -> type:
+    class FusedQKV(B.module):
+        """One ``wqkv`` Linear for queries, keys and values (torchtitan 0.3's ``qkv_linear``)."""
+
+        def __init__(self, dim: int, out: int) -> None:
+            B.setup(self, None)
+            self.wqkv = nn.Linear(dim, out, bias=False)
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.wqkv(x)
+
+    class RoPE(B.module):
+        """Rotary embedding: the non-persistent complex buffer ``cache``, computed at build."""
+
+        def __init__(self, head_dim: int, max_seq_len: int, theta: float) -> None:
+            B.setup(self, None)
+            freqs = 1.0 / theta ** (torch.arange(0, head_dim, 2)[: head_dim // 2].float() / head_dim)
+            angles = torch.outer(torch.arange(max_seq_len).float(), freqs)
+            self.register_buffer("cache", torch.polar(torch.ones_like(angles), angles),
+                                 persistent=False)
+
+    class Attention(B.module):
+        """``qkv_linear.wqkv``, ``wo`` and ``rope`` (no biases)."""
+
+        def __init__(self, dim: int, heads: int, kv_heads: int, max_seq_len: int,
+                     theta: float) -> None:
+            B.setup(self, None)
+            head_dim = dim // heads
+            self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+            self.qkv_linear = FusedQKV(dim, (heads + 2 * kv_heads) * head_dim)
+            self.wo = nn.Linear(heads * head_dim, dim, bias=False)
+            self.rope = RoPE(head_dim, max_seq_len, theta)
+
+        def forward(self, x: Tensor) -> Tensor:
+            batch, length, _ = x.shape
+            q, k, v = self.qkv_linear(x).split(
+                [self.heads * self.head_dim, self.kv_heads * self.head_dim,
+                 self.kv_heads * self.head_dim], dim=-1)
+            q, k, v = (t.reshape(batch, length, -1, self.head_dim).transpose(1, 2)
+                       for t in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                               enable_gqa=self.heads != self.kv_heads)
+            return self.wo(y.transpose(1, 2).reshape(batch, length, -1))
+
+    class FeedForward(B.module):
+        """SwiGLU: ``w2(silu(w1(x)) * w3(x))``."""
+
+        def __init__(self, dim: int, hidden: int) -> None:
+            B.setup(self, None)
+            self.w1 = nn.Linear(dim, hidden, bias=False)
+            self.w2 = nn.Linear(hidden, dim, bias=False)
+            self.w3 = nn.Linear(dim, hidden, bias=False)
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+    class TransformerBlock(B.module):
+        """``attention``, ``feed_forward``, ``attention_norm``, ``ffn_norm`` (RMSNorm)."""
+
+        def __init__(self, dim: int, heads: int, kv_heads: int, hidden: int, max_seq_len: int,
+                     theta: float) -> None:
+            B.setup(self, None)
+            self.attention = Attention(dim, heads, kv_heads, max_seq_len, theta)
+            self.feed_forward = FeedForward(dim, hidden)
+            self.attention_norm = nn.RMSNorm(dim, eps=1e-5)
+            self.ffn_norm = nn.RMSNorm(dim, eps=1e-5)
+
+        def forward(self, x: Tensor) -> Tensor:
+            x = x + self.attention(self.attention_norm(x))
+            return x + self.feed_forward(self.ffn_norm(x))
+
+    class Llama3Model(B.module):
+        """``tok_embeddings``, ``layers.{i}``, ``norm``, ``lm_head`` (not tied)."""
+
+        def __init__(self, vocab: int, dim: int, n_layers: int, heads: int, kv_heads: int,
+                     hidden: int, max_seq_len: int, theta: float, init_cfg: Cfg) -> None:
+            B.setup(self, init_cfg)
+            self.tok_embeddings = nn.Embedding(vocab, dim)
+            self.layers = B.module_list([
+                TransformerBlock(dim, heads, kv_heads, hidden, max_seq_len, theta)
+                for _ in range(n_layers)])
+            self.norm = nn.RMSNorm(dim, eps=1e-5)
+            self.lm_head = nn.Linear(dim, vocab, bias=False)
+
+        def forward(self, tokens: Tensor) -> Tensor:
+            x = self.tok_embeddings(tokens)
+            for layer in self.layers:
+                x = layer(x)
+            return self.lm_head(self.norm(x))
+
+    for cls in (FusedQKV, RoPE, Attention, FeedForward, TransformerBlock):
+        _named(cls, cls.__name__)
+    return _named(Llama3Model, "Llama3Model")
+
+
+def titan_llama3(vocab: int = 256, dim: int = 64, n_layers: int = 3, heads: int = 4,
+                 kv_heads: int | None = None, hidden: int = 256, max_seq_len: int = 128,
+                 theta: float = 500000.0, *, base: Bases | str = "torch",
+                 init_cfg: Cfg = None) -> nn.Module:
+    """A Llama 3 with torchtitan 0.3's layout and names (defaults: its shrunk ``debugmodel``).
+
+    ``tok_embeddings``, ``layers.{i}.attention.qkv_linear.wqkv`` (fused q, k, v),
+    ``layers.{i}.attention.wo``, ``layers.{i}.attention.rope.cache`` (a
+    non-persistent complex buffer), ``layers.{i}.feed_forward.w1/w2/w3``,
+    ``layers.{i}.attention_norm``, ``ffn_norm``, ``norm`` (``nn.RMSNorm``),
+    ``lm_head``. No biases.
+    """
+    if dim % heads:
+        raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
+    cls = _titan_classes(resolve_bases(base))
+    return cls(vocab, dim, n_layers, heads, kv_heads or heads, hidden, max_seq_len, theta,
+               init_cfg)
 
 
 # -- Stress shapes ---------------------------------------------------------------------------

@@ -360,7 +360,8 @@ class Planner:
         if isinstance(initializer, Computed):
             return self.plan_computed(initializer, module, path, origin, whole)
         if isinstance(initializer, KeepInit):
-            return []  # the constructor's values stay: nothing to plan
+            return self.plan_keep(initializer, self._matched(
+                module, path, None if whole else initializer.layer, origin), origin)
         if not isinstance(initializer, BaseInit) or callable(initializer):
             return [self._plan_call(initializer, module, path, origin, whole)]
         layers = None if whole else initializer.layer
@@ -375,12 +376,21 @@ class Planner:
                 steps.append(step)
         return steps
 
-    def _matched(self, module: nn.Module, path: str, layers: Any, origin: Origin
-                 ) -> list[tuple[str, nn.Module]]:
+    def plan_keep(self, initializer: Any, matched: list[tuple[str, nn.Module]],
+                  origin: Origin) -> list[Step]:
+        """``keep``: steps that write nothing and record that the constructor's values stay."""
+        record = _record(initializer, origin)
+        keep = initializer.init if isinstance(initializer, SelectInit) else initializer
+        return [Write(sub, sub_path, keep, record, tensor=attr, writes_bias=False)
+                for sub_path, sub in matched for attr in ("weight", "bias")
+                if isinstance(getattr(sub, attr, None), Tensor)]
+
+    def _matched(self, module: nn.Module, path: str, layers: Any, origin: Origin,
+                 patterns: bool = False) -> list[tuple[str, nn.Module]]:
         try:
             # A rule without classes (mmengine's cfg without `layer`) matches
             # nothing: no walk of the subtree for it.
-            return list(matching(module, path, layers, self._walk(module, path))
+            return list(matching(module, path, layers, self._walk(module, path), patterns)
                         ) if layers is None or layers else []
         except InitError as error:
             raise error.located(str(origin), origin.source) from None
@@ -455,7 +465,14 @@ class Planner:
                     ) -> list[Step]:
         """Steps of a ``param`` rule: each parameter its pattern matches under ``module``."""
         if isinstance(select.init, KeepInit):
-            return []
+            if select.params is None:
+                return self.plan_keep(select, self._matched(module, path, select.layer, origin,
+                                                            patterns=True), origin)
+            found, _ = matching_parameters(module, path, select.pattern,
+                                           self._walk(module, path), select.layer)
+            record = _record(select, origin)
+            return [Write(sub, sub_path, select.init, record, tensor=attr, writes_bias=False)
+                    for sub_path, sub, attr, _ in found]
         if select.params is None:
             return self.plan_modules(select, module, path, origin)
         record = None if select.init is None else _record(select, origin)

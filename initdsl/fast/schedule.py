@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from ..collector import no_gc
 from ..core.checkpoint import LoadReport
 from ..core.distributions import Constant, Distribution, TruncNormal
+from ..core.initializers import KeepInit
 from ..core.planner import Block, Call, Load, Planner, Step, Write
 from ..core.protocol import has_own_init_weights, takes_init_cfg
 from ..core.provenance import UNWRITTEN, Origin, Record
@@ -517,6 +518,8 @@ class _Flattener:
 
     def write(self, step: Write) -> None:
         module, initializer, record = step.module, step.initializer, step.record
+        if isinstance(initializer, KeepInit):
+            return  # nothing to draw: the constructor's values stay
         weight = getattr(module, step.tensor, None)
         if weight is not None:
             dist = step.weight

@@ -33,7 +33,7 @@ from collections import defaultdict
 
 from torch import Tensor, nn
 
-from ..core.matcher import class_names, matching, matching_parameters
+from ..core.matcher import class_names, class_pattern, matching, matching_parameters
 from ..core.patterns import parameter_pattern
 from ..core.protocol import has_own_init_weights
 from ..core.provenance import Origin
@@ -107,14 +107,21 @@ def _unmatched_layers(policy: Policy, model: nn.Module) -> list[Diagnostic]:
         if names is None:
             continue
         for layer in layers:
-            if layer.name not in names:
-                where = f"`{path}`" if path else f"the model ({type(model).__name__})"
-                classes = sorted({type(m).__name__ for p, m in modules.items()
-                                  if not path or p == path or p.startswith(path + ".")})
-                shown = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
-                found.append(finding(
-                    "W210", f"`{layer.name}` matches no module in {where}, whose classes are "
-                    f"{shown}{did_you_mean(layer.name, names)}", layer.span))
+            if "*" in layer.name:
+                pattern = class_pattern([layer.name])
+                own = {type(m).__name__ for p, m in modules.items()
+                       if not path or p == path or p.startswith(path + ".")}
+                if pattern is not None and any(pattern.fullmatch(n) for n in own):
+                    continue
+            elif layer.name in names:
+                continue
+            where = f"`{path}`" if path else f"the model ({type(model).__name__})"
+            classes = sorted({type(m).__name__ for p, m in modules.items()
+                              if not path or p == path or p.startswith(path + ".")})
+            shown = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
+            found.append(finding(
+                "W210", f"`{layer.name}` matches no module in {where}, whose classes are "
+                f"{shown}{did_you_mean(layer.name, names)}", layer.span))
     return found
 
 
