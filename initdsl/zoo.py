@@ -447,7 +447,7 @@ def _gpt_class(B: Bases) -> type:
         """Decoder-only transformer: token + position ``Embedding``, causal blocks, LM head."""
 
         def __init__(self, vocab: int, dim: int, depth: int, heads: int, mlp: int, max_len: int,
-                     init_cfg: Cfg, block_init_cfg: BlockCfg) -> None:
+                     init_cfg: Cfg, block_init_cfg: BlockCfg, tie: bool = False) -> None:
             B.setup(self, init_cfg)
             self.max_len = max_len
             self.tok_emb = nn.Embedding(vocab, dim)
@@ -458,6 +458,8 @@ def _gpt_class(B: Bases) -> type:
             ])
             self.ln_f = nn.LayerNorm(dim)
             self.head = nn.Linear(dim, vocab, bias=False)
+            if tie:
+                self.head.weight = self.tok_emb.weight
 
         def forward(self, idx: Tensor) -> Tensor:
             positions = torch.arange(idx.shape[1], device=idx.device)
@@ -471,7 +473,7 @@ def _gpt_class(B: Bases) -> type:
 
 def gpt(vocab: int = 32000, dim: int = 768, depth: int = 12, heads: int = 12, mlp: int = 3072,
         max_len: int = 1024, *, base: Bases | str = "torch", init_cfg: Cfg = None,
-        block_init_cfg: BlockCfg = None) -> nn.Module:
+        block_init_cfg: BlockCfg = None, tie: bool = False) -> nn.Module:
     """A GPT-2-style decoder: ``tok_emb``, ``pos_emb``, ``blocks.{i}`` (the same
     ``Block`` as :func:`vit`, causal), ``ln_f``, ``head`` (Linear without bias,
     *not* tied to ``tok_emb``).
@@ -482,7 +484,7 @@ def gpt(vocab: int = 32000, dim: int = 768, depth: int = 12, heads: int = 12, ml
     output: logits ``(batch, length, vocab)``.
     """
     return _gpt_class(resolve_bases(base))(vocab, dim, depth, heads, mlp, max_len, init_cfg,
-                                           block_init_cfg)
+                                           block_init_cfg, tie)
 
 
 # -- ConvNeXt (timm's layout) ----------------------------------------------------------------

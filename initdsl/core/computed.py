@@ -138,6 +138,10 @@ class Context:
 def _attribute(target: Any, root: str, parts: tuple[str, ...], reference: Reference) -> Any:
     value, path = target, root
     for part in parts:
+        if part.startswith("__"):
+            raise ExpressionError(f"{path}.{part}: names that start with `__` are Python's "
+                                  "internals, not values of the model", "E180",
+                                  reference.start, reference.end)
         try:
             value = getattr(value, part)
         except AttributeError:
@@ -176,6 +180,7 @@ def concrete(computed: Computed, context: Context) -> dict[str, Any]:
         if value is not None and not isinstance(value, (int, float, str)):
             raise ExpressionError(f"{format_expression(tree)} is a {type(value).__name__}, "
                                   "not a value an initializer takes (a number, a string, "
-                                  "a boolean or none)", "E181", tree.start, tree.end)
+                                  "a boolean or none)", "E181", tree.start, tree.end,
+                                  argument=key)
         cfg[key] = value
     return cfg

@@ -232,6 +232,9 @@ def _product(tokens: _Tokens, depth: int) -> Expr:
 
 
 def _unary(tokens: _Tokens, depth: int) -> Expr:
+    if depth > MAX_DEPTH:
+        raise ExpressionError(f"expressions nest at most {MAX_DEPTH} deep", "E181",
+                              tokens.start - tokens.base, tokens.end - tokens.base)
     if tokens.is_op("-"):
         _, start, _ = tokens.next()
         operand = _unary(tokens, depth + 1)
@@ -374,8 +377,8 @@ FUNCTIONS.update({
     "log": (1, _domain("log", lambda x: x > 0, math.log, "a number > 0")),
     "exp": (1, math.exp),
     "abs": (1, abs),
-    "min": (None, min),
-    "max": (None, max),
+    "min": (None, lambda *args: min(args)),
+    "max": (None, lambda *args: max(args)),
     "len": (1, len),  # evaluated by _length: it takes a module or a sequence, not a number
 })
 

@@ -675,6 +675,31 @@ class OrthogonalInit(_FanBased):
         return f"OrthogonalInit: gain={self.gain}, bias={self.bias}"
 
 
+@WEIGHT_INITIALIZERS.register_module(name="Seed")
+class SeedInit:
+    """A policy's ``seed N``: the seed of fast mode's keyed generators (writes nothing).
+
+    ``dict(type='Seed', seed=N)`` among the root's cfgs; a fast run without
+    an explicit ``seed=`` uses it (:func:`~initdsl.core.seed.policy_seed`),
+    exact mode ignores it: it replays torch's one global generator.
+    """
+
+    def __init__(self, seed: int) -> None:
+        from .seed import check_seed
+
+        self.seed = check_seed(seed)
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+    def describe(self) -> str:
+        return f"Seed: {self.seed}"
+
+    def __repr__(self) -> str:
+        return f"SeedInit(seed={self.seed})"
+
+
 @WEIGHT_INITIALIZERS.register_module(name="Select")
 class SelectInit:
     """Write the parameters a qualified-name pattern names, each with ``init``'s weight rule.

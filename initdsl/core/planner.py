@@ -54,7 +54,14 @@ from .checkpoint import (
 )
 from .computed import Computed, Context, computed_keys, concrete
 from .distributions import Distribution, resolve, resolve_fill
-from .initializers import BaseInit, KeepInit, PretrainedInit, SelectInit, described
+from .initializers import (
+    BaseInit,
+    KeepInit,
+    PretrainedInit,
+    SeedInit,
+    SelectInit,
+    described,
+)
 from .matcher import matching, matching_parameters
 from .modifiers import Modifier, build_modifier
 from .protocol import has_own_init_weights, takes_init_cfg
@@ -289,8 +296,8 @@ class Planner:
             entry = dict(parent)
         elif "type" not in entry:
             raise InitValueError(
-                f"override entry {shown(name)} has arguments {sorted(entry)} but no 'type'; "
-                "give a type, or only a name to reuse the parent's initializer",
+                f"override entry {shown(name)} has arguments {sorted(entry, key=repr)} but no "
+                "'type'; give a type, or only a name to reuse the parent's initializer",
                 where=where,
             )
         if not isinstance(name, str):  # hasattr() raises TypeError in mmengine
@@ -359,6 +366,8 @@ class Planner:
             return self.plan_select(initializer, module, path, origin)
         if isinstance(initializer, Computed):
             return self.plan_computed(initializer, module, path, origin, whole)
+        if isinstance(initializer, SeedInit):
+            return []  # fast mode's seed: read before planning, nothing to write
         if isinstance(initializer, KeepInit):
             return self.plan_keep(initializer, self._matched(
                 module, path, None if whole else initializer.layer, origin), origin)
@@ -456,6 +465,13 @@ class Planner:
             try:
                 initializer = WEIGHT_INITIALIZERS.build(cfg)
             except InitError as error:
+                # A computed value the initializer refuses: the value's fault (E122),
+                # blamed on the computed argument the message names.
+                if error.code is None:
+                    error.code = "E122"
+                if error.argument is None:
+                    error.argument = next((key for key in computed.trees
+                                           if f"'{key}'" in error.message), None)
                 raise self.placed(error, origin, where) from None
             record = _record(initializer, origin, computed)
             built = self._built[key] = (initializer, record, computed)
@@ -509,16 +525,19 @@ class Planner:
         if not select.then:
             return ()
         built = []
-        for entry in select.then:
+        for number, entry in enumerate(select.then):
+            # The compiler notes a modifier's arguments as `then[k].<name>`.
+            argument = next((f"then[{number}].{k}" for k in entry if k != "op"), None)
             try:
                 values = concrete(Computed.of(entry), context) if computed_keys(entry) else entry
                 modifier = build_modifier(values)
             except InitError as error:
+                error.argument = argument
                 raise self.placed(error, origin, where) from None
             problem = modifier.check(tuple(tensor.shape)) if tensor is not None else None
             if problem:
-                raise InitValueError(f"{problem} at {where}", where=str(origin), code="E122",
-                                     span=origin.source)
+                raise self.placed(InitValueError(problem, argument=argument, code="E122"),
+                                  origin, where) from None
             built.append(modifier)
         return tuple(built)
 

@@ -160,16 +160,34 @@ class Provenance(Mapping[str, Record]):
 
     ``loads`` lists the ``Pretrained`` loads into the model or its submodules
     with their missing, unexpected and mismatched keys.
+
+    A tensor reachable under several names (tied weights: GPT-2's
+    ``lm_head.weight`` is ``transformer.wte.weight``) is listed once, under
+    its first name, as ``named_parameters()`` lists it; every other name
+    answers too, with the same record, and :meth:`tied` names them all.
     """
 
     def __init__(self, records: dict[str, Record], shapes: dict[str, tuple[int, ...]],
-                 loads: list[LoadReport]) -> None:
+                 loads: list[LoadReport], aliases: Mapping[str, str] | None = None,
+                 ties: Mapping[str, tuple[str, ...]] | None = None) -> None:
         self._records = records
         self._shapes = shapes
+        self._aliases = dict(aliases or {})  # other name -> the listed name
+        self._ties = dict(ties or {})  # listed name -> every name of the tensor
         self.loads: tuple[LoadReport, ...] = tuple(loads)
 
     def __getitem__(self, name: str) -> Record:
-        return self._records[name]
+        return self._records[self._aliases.get(name, name)]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._records or name in self._aliases
+
+    def tied(self, name: str) -> tuple[str, ...]:
+        """Every name of the tensor ``name`` is (one name: it is not tied)."""
+        listed = self._aliases.get(name, name)
+        if listed not in self._records:
+            raise KeyError(name)
+        return self._ties.get(listed, (listed,))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._records)
@@ -178,12 +196,13 @@ class Provenance(Mapping[str, Record]):
         return len(self._records)
 
     def shape(self, name: str) -> tuple[int, ...]:
-        return self._shapes[name]
+        return self._shapes[self._aliases.get(name, name)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "parameters": {
-                name: {"shape": list(self._shapes[name]), **record.to_dict()}
+                name: {"shape": list(self._shapes[name]), **record.to_dict(),
+                       **({"tied": list(self._ties[name])} if name in self._ties else {})}
                 for name, record in self._records.items()
             },
             "loads": [report.to_dict() for report in self.loads],
@@ -207,15 +226,25 @@ def provenance(model: nn.Module) -> Provenance:
     """
     records: dict[str, Record] = {}
     shapes: dict[str, tuple[int, ...]] = {}
+    listed: dict[int, str] = {}
     for name, param in named_parameters(model):
         records[name] = LEDGER.get(param)
         shapes[name] = tuple(param.shape)
+        listed[id(param)] = name
+    aliases: dict[str, str] = {}
+    ties: dict[str, list[str]] = {}
+    for name, param in named_parameters(model, remove_duplicate=False):
+        first = listed.get(id(param))
+        if first is not None and first != name:
+            aliases[name] = first
+            ties.setdefault(first, [first]).append(name)
     loads = [
         attrs.evolve(report, module=path)
         for path, sub in named_modules(model)
         for report in LEDGER.loads(sub)
     ]
-    return Provenance(records, shapes, loads)
+    return Provenance(records, shapes, loads, aliases,
+                      {name: tuple(names) for name, names in ties.items()})
 
 
 def log_report(model: nn.Module, top_class: str) -> None:

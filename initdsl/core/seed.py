@@ -11,7 +11,7 @@ import operator
 
 from ..errors import InitTypeError, InitValueError
 
-__all__ = ["SEED_MIN", "SEED_MAX", "check_seed"]
+__all__ = ["SEED_MIN", "SEED_MAX", "check_seed", "policy_seed"]
 
 #: ``torch.manual_seed`` accepts ``[-2**63, 2**64)`` (a negative seed is taken modulo 2**64).
 SEED_MIN = -(2**63)
@@ -39,3 +39,12 @@ def check_seed(seed: object) -> int:
                              f"takes), got {'-' if value < 0 and abs(value) >= 2**80 else ''}"
                              f"{shown}")
     return value
+
+
+def policy_seed(scopes: object) -> int | None:
+    """The seed a policy's ``seed N`` sets (its root ``dict(type='Seed', seed=N)``), if any."""
+    root = scopes.get("", ()) if isinstance(scopes, dict) else scopes
+    for cfg in root if isinstance(root, list) else ():
+        if isinstance(cfg, dict) and cfg.get("type") == "Seed":
+            return check_seed(cfg.get("seed"))
+    return None

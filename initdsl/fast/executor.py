@@ -45,6 +45,7 @@ from ..core.distributions import Constant, Custom
 from ..core.executor import execute
 from ..core.provenance import LEDGER, Provenance, log_report, provenance
 from ..core.runner import active_run
+from ..core.seed import policy_seed
 from ..core.walk import parameters
 from ..language.binding import PolicyLike
 from .rng import (
@@ -80,7 +81,7 @@ def apply(model: nn.Module, policy: PolicyLike = None, *, seed: int | None = Non
     """Initialize ``model`` in place in fast mode and return its provenance.
 
     ``policy`` is anything :func:`initdsl.plan` takes (``None``: the
-    model's own ``init_cfg`` s). ``seed=None`` draws a seed from torch's
+    model's own ``init_cfg`` s). ``seed=None`` takes the policy's ``seed N`` or draws one from torch's
     global generator; ``threads`` defaults to ``torch.get_num_threads()``.
     """
     schedule = plan(model, policy, filename=filename)
@@ -135,7 +136,8 @@ def run(schedule: Schedule, *, seed: int | None = None, threads: int | None = No
 
     Args:
         schedule: from :func:`initdsl.plan`.
-        seed: the run's seed (``None``: drawn from torch's global generator).
+        seed: the run's seed (``None``: the policy's ``seed N``, else drawn from
+            torch's global generator).
         threads: threads filling blocks (default ``torch.get_num_threads()``);
             the values do not depend on it.
         tensors: where to write a target (default: the tensor it was planned
@@ -145,6 +147,8 @@ def run(schedule: Schedule, *, seed: int | None = None, threads: int | None = No
     Provenance is recorded as exact mode records it: the final writer of
     each tensor, the load reports, user code's writes.
     """
+    if seed is None:
+        seed = policy_seed(schedule.planner.scopes)  # the policy's `seed N`, if it has one
     with no_gc():
         _run_schedule(schedule, resolve_seed(seed), threads, tensors, prepared)
 

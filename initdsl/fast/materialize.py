@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from ..collector import no_gc
 from ..core.provenance import LEDGER, Origin, Record
+from ..core.seed import policy_seed
 from ..errors import InitValueError
 from ..language.binding import PolicyLike
 from .executor import prepare, run, tensors_of
@@ -61,7 +62,8 @@ def materialize(model: nn.Module, policy: PolicyLike = None, *,
         device: where to allocate.
         dtype: the dtype of floating-point parameters and buffers (default:
             as built); other tensors keep theirs.
-        seed: the fast-mode seed (``None``: drawn from torch's global generator).
+        seed: the fast-mode seed (``None``: the policy's ``seed N``, else drawn
+            from torch's global generator).
         threads: threads filling blocks (default ``torch.get_num_threads()``).
         filename: the file policy text came from.
         assign: use checkpoint tensors as the model's tensors where device
@@ -107,6 +109,8 @@ def _materialize(model: nn.Module, policy: PolicyLike, device: torch.device | st
         raise InitValueError(
             f"{len(zeroed)} tensors are written by no rule and no module default: "
             f"{', '.join(t.name for t in zeroed[:10])}{' …' if len(zeroed) > 10 else ''}")
+    if seed is None:
+        seed = policy_seed(schedule.planner.scopes)  # the policy's `seed N`, if it has one
     seed = resolve_seed(seed)  # after validation: a refused run consumes no randomness
     # Everything that can fail runs before the first allocation.
     prepared = prepare(schedule, seed, device=device, dtype_of=dtype_of)

@@ -15,6 +15,7 @@ The tree mirrors the grammar (``grammar/initdsl.lark``)::
         ParamRule  pattern: str*         init: Call      layer: Layer | None   then: Call*
         LoadRule   load: Load
         Let        name: str             value: Value
+        Seed       value: int
         Scope      path: str*            statements, end_comments
       Call         name: str             args: Arg*
       Arg          name: str | None      value: Value
@@ -54,6 +55,7 @@ __all__ = [
     "ParamRule",
     "LoadRule",
     "Let",
+    "Seed",
     "Scope",
     "Statement",
     "Policy",
@@ -67,14 +69,15 @@ __all__ = [
 
 #: Words the grammar treats as keywords where a keyword may come (Lark's lexer is
 #: contextual: elsewhere they are names, as in ``Linear -> name``).
-KEYWORDS = frozenset({"name", "param", "load", "scope", "let", "true", "false", "none"})
+KEYWORDS = frozenset({"name", "param", "load", "scope", "let", "seed", "true", "false",
+                      "none"})
 
 #: The keywords that are values: where a value may come, they are not names.
 VALUE_WORDS = frozenset({"true", "false", "none"})
 
-#: Words kept free for future statements (a policy seed); a class called like
-#: one must be quoted.
-RESERVED_WORDS = frozenset({"seed"})
+#: Words kept free for future statements; a class called like one must be
+#: quoted. None at present (``seed`` and ``let`` became statements).
+RESERVED_WORDS: frozenset[str] = frozenset()
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
@@ -311,6 +314,17 @@ class Let:
 
 
 @attrs.frozen
+class Seed:
+    """``seed 1234``: the seed of fast mode's keyed generators for this policy."""
+
+    value: int
+    comments: tuple[Comment, ...] = _nodes()
+    trailing_comment: Comment | None = None
+    span: Span | None = _span_field()
+    blank_line_before: bool = attrs.field(default=False, eq=False, repr=False)
+
+
+@attrs.frozen
 class Scope:
     """``scope a.b { ... }``: the statements are the init_cfg of submodule ``a.b``.
 
@@ -329,7 +343,7 @@ class Scope:
     blank_line_before: bool = attrs.field(default=False, eq=False, repr=False)
 
 
-Statement = Union[LayerRule, NameRule, ParamRule, LoadRule, Let, Scope]
+Statement = Union[LayerRule, NameRule, ParamRule, LoadRule, Let, Seed, Scope]
 
 
 @attrs.frozen

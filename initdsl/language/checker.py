@@ -25,6 +25,7 @@ from ..core import initializers
 from ..core.modifiers import MODIFIERS, build_modifier
 from ..core.patterns import check_pattern
 from ..core.registry import WEIGHT_INITIALIZERS, Registry, accepted_arguments
+from ..core.seed import check_seed
 from ..diagnostics import Diagnostic, Span
 from ..errors import InitError
 from .ast import (
@@ -40,6 +41,7 @@ from .ast import (
     ParamRule,
     Policy,
     Scope,
+    Seed,
     Statement,
     scoped_statements,
     value_of,
@@ -127,8 +129,8 @@ class Initializers:
         registry = WEIGHT_INITIALIZERS if registry is None else registry
         words: dict[str, list[str]] = {}
         for name in registry:
-            if name == SELECT:
-                continue  # written as a `param` rule, never called by name
+            if name in (SELECT, "Seed"):
+                continue  # written as rules and `seed N`, never called by name
             words.setdefault(snake_case(name), []).append(name)
         return cls(registry, {word: tuple(names) for word, names in words.items()})
 
@@ -192,6 +194,7 @@ def check(policy: Policy, registry: Registry | None = None) -> list[Diagnostic]:
     checker.bindings = Bindings(elsewhere=frozenset(
         name for _, statement in scoped_statements(policy.statements)
         if isinstance(statement, ParamRule) for name in captures_of(statement.pattern)))
+    checker.top = policy.statements
     checker.block(policy.statements)
     return sorted(checker.diagnostics, key=_position)
 
@@ -252,6 +255,8 @@ class _Checker:
         self.valid: set[Any] = set()
         self._unknown_words: dict[str, str] = {}
         self.bindings = Bindings()
+        self.seeded = False
+        self.top: Any = None  # the policy's own statements
 
     def report(self, code: str, message: str, span: Span | None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span or self.span))
@@ -276,10 +281,25 @@ class _Checker:
                 parent = None  # a `name` rule cannot attach to a param rule
             elif isinstance(statement, Let):
                 self.let(statement)
+            elif isinstance(statement, Seed):
+                self.seed(statement, top_level=statements is self.top)
             elif isinstance(statement, Scope):
                 self.scope(statement)
                 parent = None
         self.bindings = outer
+
+    def seed(self, seed: Seed, top_level: bool) -> None:
+        if not top_level:
+            self.report("E161", "`seed` sets the seed of the whole policy: write it at the top "
+                        "level, not inside a scope", seed.span)
+        elif self.seeded:
+            self.report("E161", "the policy's seed is already set; a policy has one `seed`",
+                        seed.span)
+        try:
+            check_seed(seed.value)
+        except InitError as error:
+            self.report("E161", error.message, seed.span)
+        self.seeded = True
 
     def let(self, let: Let) -> None:
         if let.name in ROOTS:

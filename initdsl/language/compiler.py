@@ -50,6 +50,7 @@ from .ast import (
     ParamRule,
     Policy,
     Scope,
+    Seed,
     Statement,
     value_of,
 )
@@ -87,6 +88,13 @@ class Compiled:
     source: str | None = None
 
     @property
+    def seed(self) -> int | None:
+        """The policy's ``seed N`` (fast mode's seed when a run gives none), if it has one."""
+        from ..core.seed import policy_seed
+
+        return policy_seed(self.scopes)
+
+    @property
     def init_cfg(self) -> list[dict[str, Any]] | dict[str, list[dict[str, Any]]]:
         """The list (root-only policy) or the ``{path: [cfgs]}`` dict, freshly copied."""
         if self.scoped:
@@ -107,7 +115,8 @@ class Compiled:
 
 
 #: The registered types a policy compiles to that mmengine does not have.
-INITDSL_TYPES = frozenset({SELECT, "Zeros", "Ones", "Keep", "VarianceScaling", "Orthogonal"})
+INITDSL_TYPES = frozenset({SELECT, "Zeros", "Ones", "Keep", "VarianceScaling", "Orthogonal",
+                           "Seed"})
 
 #: Arguments of mmengine's own types that only initdsl knows.
 INITDSL_ARGUMENTS = {"TruncNormal": frozenset({"sampler", "bounds"})}
@@ -197,6 +206,16 @@ class _Valued:
     value: Any
 
 
+def _modifier_nodes(then: Iterable[Call]) -> dict[str, Arg]:
+    """A rule's modifier arguments as ``then[k].<name>``, for the planner to blame."""
+    nodes: dict[str, Arg] = {}
+    for number, call in enumerate(then):
+        bound = modifier_arguments(call)
+        if isinstance(bound, dict):
+            nodes.update((f"then[{number}].{key}", arg) for key, arg in bound.items())
+    return nodes
+
+
 def _walk(statements: Iterable[Statement]) -> Iterable[Statement]:
     for statement in statements:
         yield statement
@@ -245,7 +264,8 @@ class _Compiler:
                            "init": {**cfg, **values}}
                     if statement.then:
                         cfg["then"] = self.modifiers(statement.then, self.bindings)
-                    self.add(path, cfg, statement.span, arguments)
+                    self.add(path, cfg, statement.span,
+                             {**arguments, **_modifier_nodes(statement.then)})
                     parent = None
                     continue
                 if layers:
@@ -266,7 +286,8 @@ class _Compiler:
                 cfg.update(params=".".join(statement.pattern), init=init)
                 if statement.then:
                     cfg["then"] = self.modifiers(statement.then, rule)
-                self.add(path, cfg, statement.span, arguments)
+                self.add(path, cfg, statement.span,
+                         {**arguments, **_modifier_nodes(statement.then)})
                 parent = None
             elif isinstance(statement, NameRule):
                 if parent is None:
@@ -281,6 +302,9 @@ class _Compiler:
                     self.note((path, parent, len(own)), statement.span,
                               self.nodes(statement.target))
                     own.append({"name": statement.name, **self.target(statement.target)})
+            elif isinstance(statement, Seed):
+                self.add(path, {"type": "Seed", "seed": statement.value}, statement.span, {})
+                parent = None
             elif isinstance(statement, Let):
                 resolved, _ = resolve_value(statement.value, self.bindings)
                 self.bindings = self.bindings.with_let(statement.name, resolved)

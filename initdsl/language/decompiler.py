@@ -51,6 +51,7 @@ from .ast import (
     ParamRule,
     Policy,
     Scope,
+    Seed,
     Statement,
     String,
     Value,
@@ -149,6 +150,15 @@ class _Decompiler:
         rest = {k: v for k, v in cfg.items() if k not in ("type", "override")}
         if kind == SELECT:
             return [self.select(cfg)], False
+        if kind == "Seed":
+            if set(rest) != {"seed"}:
+                raise InitValueError(f"a Seed cfg takes only 'seed', got {shown(dict(cfg), 80)}")
+            if isinstance(rest["seed"], bool) or not isinstance(rest["seed"], int) or \
+                    rest["seed"] < 0:
+                raise InitValueError(f"a policy's seed is a non-negative integer, got "
+                                     f"{shown(rest['seed'])}")
+            self.validate(kind, rest)
+            return [Seed(rest["seed"])], False
         self.validate(kind, rest)
         entries = self.overrides(cfg.get("override"))
         if kind == PRETRAINED:

@@ -60,6 +60,7 @@ from .ast import (
     Option,
     ParamRule,
     Scope,
+    Seed,
     Statement,
     String,
     Value,
@@ -187,6 +188,8 @@ _CLASS_DOT = re.compile(rf"(?:({_CLASS_PATTERN}|{_NAME})|({_STRING})){_BLANKS}\.
 # A segment of a parameter pattern: names, digits and `*`, or a string.
 _PATTERN_SEGMENT = re.compile(
     rf"(?:([A-Za-z0-9_*]+)|({_STRING})|(\{{{_BLANKS}({_NAME}){_BLANKS}\}})){_BLANKS}")
+# The value of `seed`: an INT (a FLOAT is no seed; Lark says so).
+_SEED_VALUE = re.compile(rf"({_INT})(?![0-9.eE]){_BLANKS}")
 # `name =` of a keyword argument or a let.
 _KEYWORD = re.compile(rf"({_NAME}){_BLANKS}={_BLANKS}")
 _VALUE_WORD_AT = re.compile(r"(?:true|false|none)(?![A-Za-z0-9_])")
@@ -391,6 +394,8 @@ class _Reader:
                 return self.param_rule(word)
             if keyword == "let":
                 return self.let(word)
+            if keyword == "seed":
+                return self.seed(word)
         owner = _CLASS_DOT.match(self.text, self.at)
         if owner is not None:
             return self.class_param_rule(owner)
@@ -483,6 +488,15 @@ class _Reader:
             call = self.call()
             then.append(call)
             end = call.span
+
+    def seed(self, keyword: re.Match[str]) -> Seed:
+        start = self.at
+        self.at = keyword.end()
+        found = self.expect(_SEED_VALUE)
+        digits = found.group(1)
+        if len(digits) > MAX_INTEGER_DIGITS:
+            raise Reject  # the recovery reports it (E002)
+        return Seed(int(digits), span=self.span(start, found.end(1)))
 
     def let(self, keyword: re.Match[str]) -> Let:
         start = self.at

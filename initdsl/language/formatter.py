@@ -45,6 +45,7 @@ from .ast import (
     ParamRule,
     Policy,
     Scope,
+    Seed,
     Statement,
     String,
     is_bare_word,
@@ -81,7 +82,7 @@ def generate(node: object) -> str:
     if isinstance(node, Policy):
         lines = _block(node.statements, node.end_comments, 0)
         return "".join(line + "\n" for line in lines)
-    if isinstance(node, (LayerRule, NameRule, ParamRule, LoadRule, Let, Scope)):
+    if isinstance(node, (LayerRule, NameRule, ParamRule, LoadRule, Let, Seed, Scope)):
         return "\n".join(_statement(node, 0))
     generator = _INLINE.get(type(node))
     if generator is None:
@@ -241,6 +242,8 @@ def _head(node: Statement) -> str:
         return f"param {pattern} -> {_call(node.init)}{_then(node.then)}"
     if isinstance(node, LoadRule):
         return _load(node.load)
+    if isinstance(node, Seed):
+        return f"seed {node.value}"
     if isinstance(node, Let):
         return f"let {_identifier(node.name, 'let name')} = {generate(node.value)}"
     raise InitTypeError(f"not a statement: {node!r}")

@@ -45,6 +45,7 @@ from .ast import (
     Option,
     ParamRule,
     Scope,
+    Seed,
     Statement,
     String,
     Value,
@@ -280,6 +281,10 @@ class _Builder:
                              span=self.span(tree), pattern_span=self.span(pattern))
         if kind == "load_rule":
             return LoadRule(self.load(tree.children[0]), span=self.span(tree))
+        if kind == "seed":
+            token = tree.children[0]
+            self.last = self.span(token)
+            return Seed(int(fast_reader.number(str(token), False)), span=self.span(tree))
         if kind == "let":
             name, value = tree.children
             return Let(str(name), self.value(value), span=self.span(tree),
@@ -403,7 +408,8 @@ _EXPRESSION_KINDS = frozenset({*_OPERATORS, "negate", "function", "reference"})
 # -- syntax errors ---------------------------------------------------------------------
 
 _VALUE_START = frozenset({"INT", "FLOAT", "STRING", "NAME", "-"})
-_STATEMENT_START = frozenset({"NAME", "STRING", "[", "name", "param", "load", "scope", "let"})
+_STATEMENT_START = frozenset({"NAME", "STRING", "[", "name", "param", "load", "scope", "let",
+                              "seed"})
 _PATTERN_SEGMENT = frozenset({"PATTERN_WORD", "STRING", "{"})
 _OPERATOR = frozenset({"+", "*", "/", "**"})
 _OPERAND = frozenset({"INT", "FLOAT", "NAME", "(", "-"})
@@ -416,6 +422,7 @@ _WORDS = {
     "FLOAT": "a number",
     "STRING": "a string in double quotes",
     "_NL": "a new line",
+    "_THEN": "`then`",
     "$END": "end of file",
 }
 

@@ -172,6 +172,10 @@ def _functions(tree: Expr) -> Iterable[Function]:
 
 def _check_reference(reference: Reference, bindings: Bindings, report: Any) -> None:
     name, rest = reference.parts[0], reference.parts[1:]
+    if any(part.startswith("__") for part in reference.parts):
+        report("E180", f"`{reference.dotted}`: names that start with `__` are Python's "
+               "internals, not values of the model", reference)
+        return
     if name in bindings.lets:
         if rest or reference.index is not None:
             report("E181", f"`{name}` is a let name: it has no attributes or items", reference)

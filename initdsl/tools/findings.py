@@ -23,6 +23,7 @@ LINT_CODES: dict[str, tuple[str, str]] = {
     "W210": ("warning", "layer matches no module in the model"),
     "W211": ("warning", "rule matches modules but writes no tensor"),
     "W212": ("warning", "param rule matches no parameter"),
+    "W213": ("warning", "rules disagree on a tied tensor"),
     "W220": ("warning", "every write of the rule is overwritten later"),
     "I230": ("info", "parameters no rule writes"),
     "E240": ("error", "initializer rejects a module it matches"),

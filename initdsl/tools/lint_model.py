@@ -8,6 +8,7 @@ plan:
 * ``W211`` a rule whose classes match modules that have no ``weight`` or
   ``bias`` to write (``MultiheadAttention -> xavier``);
 * ``W212`` a ``param`` rule whose pattern matches no parameter where it applies;
+* ``W213`` rules that write two names of one tied tensor differently;
 * ``W220`` a rule whose every write is overwritten later (names the rule(s)
   that overwrite it);
 * ``I230`` parameters no rule writes (they keep their constructor values);
@@ -43,7 +44,7 @@ from ..errors import InitError
 from ..language.ast import LayerRule, ParamRule, Policy, scoped_statements
 from ..language.binding import check_model
 from ..language.compiler import compile_checked
-from .explain import Explanation, Parameter, explain
+from .explain import Explanation, Parameter, Writer, explain
 from .findings import LISTED, collapse_names, did_you_mean, finding, listed, model_span
 
 __all__ = ["model_findings", "explanation_diagnostics"]
@@ -74,6 +75,7 @@ def model_findings(policy: Policy, model: nn.Module, filename: str, *, compiles:
         if not failing:
             # A run that fails writes nothing: what survives it is moot.
             found += _overwritten(explanation, compiled.sources, filename)
+            found += _tied_disagreements(explanation, model, compiled.sources)
             found += _unwritten(explanation, filename)
         found += _blocked(explanation, model, filename)
         found += _load_findings(explanation, filename)
@@ -247,6 +249,50 @@ def _overwritten(explanation: Explanation, sources: dict, file: str) -> list[Dia
             "W220", f"no write of this rule survives: all {len(parameters)} parameters it "
             f"writes ({listed(collapse_names(p.name for p in parameters), 4)}) are overwritten "
             f"later, by {overwriters}", span))
+    return found
+
+
+def _written(write: Writer, names: list[str]) -> tuple:
+    """What ``write`` puts into the tensor, comparable across rules: a bias written by
+    a layer rule is its constant, and zeros, ones and constant(v) are one constant."""
+    args = write.args
+    if "params" not in args and any(n == (f"{write.module}.bias" if write.module else "bias")
+                                    for n in names):
+        return ("constant", repr(float(args.get("bias") or 0)))
+    constant = {"Zeros": 0, "Ones": 1, "Constant": args.get("val")}
+    if write.name in constant:
+        return ("constant", repr(float(constant[write.name])))
+    return (write.name, tuple((k, repr(v)) for k, v in sorted(args.items())
+                              if k not in ("layer", "params", "bias")))
+
+
+def _tied_disagreements(explanation: Explanation, model: nn.Module, sources: dict
+                        ) -> list[Diagnostic]:
+    """``W213``: rules that write the names of one tied tensor differently (the last wins)."""
+    names: dict[int, list[str]] = defaultdict(list)
+    for name, tensor in named_parameters(model, remove_duplicate=False):
+        names[id(tensor)].append(name)
+    by_name = {parameter.name: parameter for parameter in explanation.parameters}
+    found = []
+    for group in names.values():
+        parameter = next((by_name[n] for n in group if n in by_name), None)
+        if len(group) < 2 or parameter is None:
+            continue
+        writes = [w for w in parameter.writes if w.kind == "init" and w.rule is not None]
+        if len({_written(w, group) for w in writes}) < 2:
+            continue
+        first, last = writes[0], writes[-1]
+        span = sources.get(first.rule)
+        if span is None:
+            continue
+        def text(write):
+            args = ", ".join(f"{k}={v}" for k, v in write.args.items()
+                             if k not in ("layer", "params", "bias"))
+            return f"{write.name}({args})"
+        found.append(finding(
+            "W213", f"{' and '.join(group)} are one tensor (tied), and the rules that write "
+            f"it disagree: {text(first)} here, {text(last)} at {last.where}, which wins; "
+            "write both names with one rule", span))
     return found
 
 

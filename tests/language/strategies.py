@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 import initdsl
+from initdsl.core import expressions as E
 from initdsl.language.ast import (
     KEYWORDS,
     RESERVED_WORDS,
@@ -12,11 +13,13 @@ from initdsl.language.ast import (
     Boolean,
     Call,
     Comment,
+    Expression,
     Float,
     Identifier,
     Integer,
     Layer,
     LayerRule,
+    Let,
     Load,
     LoadRule,
     NameRule,
@@ -25,6 +28,7 @@ from initdsl.language.ast import (
     ParamRule,
     Policy,
     Scope,
+    Seed,
     String,
 )
 
@@ -41,7 +45,25 @@ texts = st.text(max_size=5)
 words = st.one_of(identifiers, st.sampled_from(sorted(KEYWORDS | RESERVED_WORDS)), texts)
 child_words = st.one_of(words, st.sampled_from(["0", "1", "10", "007"]))
 
-values = st.one_of(
+# Expression trees (the parser's own nodes); a lone number or name is a literal instead.
+_reference = st.builds(E.Reference, st.lists(identifiers, min_size=1, max_size=3).map(tuple),
+                       st.one_of(st.none(), st.integers(-3, 3)))
+_expression_trees = st.recursive(
+    st.one_of(st.integers(0, 10**6).map(E.Number),
+              st.floats(0, 1e6, allow_nan=False).map(E.Number), _reference),
+    lambda inner: st.one_of(
+        inner.map(lambda t: E.Unary("-", t)),
+        st.builds(E.Binary, st.sampled_from(["+", "-", "*", "/", "**"]), inner, inner),
+        st.builds(E.Function, st.sampled_from(["sqrt", "log", "min", "max", "abs"]),
+                  st.lists(inner, min_size=1, max_size=2).map(tuple))),
+    max_leaves=6)
+expressions = _expression_trees.filter(
+    lambda t: not isinstance(t, E.Number)
+    and not (isinstance(t, E.Unary) and isinstance(t.operand, E.Number))
+    and not (isinstance(t, E.Reference) and len(t.parts) == 1 and t.index is None)
+).map(Expression)
+
+literals = st.one_of(
     st.integers(-(10**12), 10**12).map(Integer),
     st.floats(allow_nan=False, allow_infinity=False).map(Float),
     texts.map(String),
@@ -49,29 +71,37 @@ values = st.one_of(
     st.booleans().map(Boolean),
     st.just(Null()),
 )
+values = st.one_of(literals, expressions)  # load options take literals only
 
 comments = st.text(st.characters(exclude_characters="\n\r"), max_size=12).map(
     lambda s: ("#" + s).rstrip()).map(Comment)
 
 args = st.lists(st.builds(Arg, st.one_of(st.none(), identifiers), values), max_size=4)
 calls = st.builds(Call, identifiers, args)
+modifiers = st.lists(st.builds(Call, st.sampled_from(["scale", "zero_row", "x"]), args),
+                     max_size=2)
 loads = st.builds(Load, texts.map(String),
-                  st.lists(st.builds(Option, identifiers, values), max_size=3))
+                  st.lists(st.builds(Option, identifiers, literals), max_size=3))
 
 leading = st.lists(comments, max_size=2)
 trailing = st.one_of(st.none(), comments)
 
-layer_rules = st.builds(LayerRule, st.lists(words.map(Layer), max_size=3), calls,
-                        comments=leading, trailing_comment=trailing)
+# Class names, and class-name patterns (`*LayerNorm*`).
+layer_names = st.one_of(words, st.sampled_from(["*Norm", "*LayerNorm*", "Lin*ar", "*", "**"]))
+layer_rules = st.builds(LayerRule, st.lists(layer_names.map(Layer), max_size=3), calls,
+                        then=modifiers, comments=leading, trailing_comment=trailing)
 name_rules = st.builds(NameRule, child_words, st.one_of(st.none(), calls, loads),
                        comments=leading, trailing_comment=trailing)
 load_rules = st.builds(LoadRule, loads, comments=leading, trailing_comment=trailing)
 # Pattern segments: plain and keyword-like words, digits, globs, and text that needs quotes.
-segments = st.one_of(child_words, st.sampled_from(["*", "**", "w*", "*_proj", "weight_ih_l*"]))
+segments = st.one_of(child_words, st.sampled_from(["*", "**", "w*", "*_proj", "weight_ih_l*",
+                                                   "{i}", "{name}"]))
 param_rules = st.builds(ParamRule, st.lists(segments, min_size=1, max_size=4), calls,
-                        st.one_of(st.none(), words.map(Layer)),
+                        st.one_of(st.none(), layer_names.map(Layer)), then=modifiers,
                         comments=leading, trailing_comment=trailing)
-leaves = st.one_of(layer_rules, name_rules, param_rules, load_rules)
+lets = st.builds(Let, identifiers, values, comments=leading, trailing_comment=trailing)
+seeds = st.builds(Seed, st.integers(0, 2**64 - 1), comments=leading, trailing_comment=trailing)
+leaves = st.one_of(layer_rules, name_rules, param_rules, load_rules, lets, seeds)
 
 
 def _scopes(inner):

@@ -149,7 +149,7 @@ EXAMPLE_CASES = {
         dict(type="Select", params="pos_embed", init=dict(type="TruncNormal", std=0.02)),
         dict(type="Select", params="cls_token", init=dict(type="Normal", std=1e-6)),
         dict(type="TruncNormal", layer="Linear", std=0.02, bias=0),
-        dict(type="Constant", layer="LayerNorm", val=1, bias=0)]}, None),
+        dict(type="Keep", layer=["Conv2d", "LayerNorm"])]}, None),
     "gpt.init": (lambda base=initdsl.BaseModule, init_cfg=None: _tiny_gpt(base, init_cfg), {
         "init_cfg": [dict(type="Normal", layer=["Linear", "Embedding"], std=0.02, bias=0),
                      dict(type="Constant", layer="LayerNorm", val=1, bias=0)]}, None),
@@ -328,4 +328,4 @@ def test_vit_example_on_the_zoo_model():
     assert writers(by_policy)["head.weight"] == "TruncNormal"  # timm's default mode draws it
     assert writers(by_policy)["pos_embed"] == "TruncNormal"  # param rules write raw parameters
     assert writers(by_policy)["cls_token"] == "Normal"
-    assert writers(by_policy)["patch_embed.proj.weight"] is None  # timm keeps torch's default
+    assert writers(by_policy)["patch_embed.proj.weight"] == "Keep"  # timm keeps torch's default

@@ -99,8 +99,8 @@ CHECK_CASES = [
                                         "deeper modules)")]),
     ('scope a."" {}', [("E150", "1:7", "invalid module name '' in a scope path: names are "
                         "non-empty and hold no `.` (write `a.b` for nested modules)")]),
-    ("seed -> kaiming", [("E160", "1:1", "`seed` is reserved for a future statement; a class "
-                          'called `seed` must be quoted: "seed"')]),
+    # `seed` is a statement: a class called so is quoted
+    ("seed -> kaiming", [("E001", "1:6", "expected an integer, found `->`")]),
     # valid policies have no findings
     ('"seed" -> kaiming', []),
     ("Conv2d -> kaiming(0, FAN_IN, leaky_relu, uniform, 0.5, 0.01)", []),

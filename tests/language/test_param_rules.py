@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 import initdsl
+from initdsl import zoo
 from initdsl.core.patterns import parameter_pattern
 
 FORMAT = [
@@ -74,7 +75,7 @@ CHECK = [
     ("param a. -> normal", "E001", (1, 10)),
     ("param a b -> normal", "E001", (1, 9)),
     ("Linear.bias -> normal(bias=0)", "E111", (1, 23)),
-    ("seed.bias -> normal", "E160", (1, 1)),
+    ("seed.bias -> normal", "E001", (1, 5)),
     ("Linear. -> normal", "E001", (1, 9)),
     ("name.x -> normal", "E001", (1, 5)),
 ]
@@ -286,3 +287,24 @@ def test_a_class_qualified_pattern_that_matches_a_buffer_writes_nothing():
     assert raised.value.diagnostics[0].code == "E240"
     assert "1.running_mean" in raised.value.diagnostics[0].message
     assert all(torch.equal(before[k], v) for k, v in _bytes(model).items())
+
+
+def test_tied_tensor_is_written_once_and_answers_for_both_names():
+    model = zoo.gpt(vocab=50, dim=16, depth=1, heads=2, mlp=32, tie=True)
+    records = initdsl.apply(model, "Embedding -> normal(std=0.02)\nparam head.weight -> keep")
+    assert records.tied("head.weight") == ("tok_emb.weight", "head.weight")
+    assert records.tied("pos_emb.weight") == ("pos_emb.weight",)
+    assert records["head.weight"].writer == "Keep"  # the last rule, through either name
+    with pytest.raises(KeyError):
+        records.tied("nope")
+
+
+def test_lint_warns_when_rules_disagree_on_a_tied_tensor():
+    from initdsl.tools.lint import lint
+
+    model = zoo.gpt(vocab=50, dim=16, depth=1, heads=2, mlp=32, tie=True)
+    text = "Linear -> normal(std=0.01)\nEmbedding -> normal(std=0.02)\n"
+    codes = [(d.code, d.span.line) for d in lint(text, "t.init", model).diagnostics]
+    assert ("W213", 1) in codes
+    agreeing = "Linear, Embedding -> normal(std=0.02)\n"
+    assert "W213" not in [d.code for d in lint(agreeing, "t.init", model).diagnostics]

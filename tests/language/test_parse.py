@@ -188,7 +188,7 @@ SYNTAX_ERRORS = [
     ("Conv2d ->", "1:10", "expected an initializer name, found end of file"),
     ("Conv2d -> kaiming(mode=)", "1:24", "expected a value, found `)`"),
     ("Conv2d -> kaiming mode=fan_out", "1:19",
-     "expected `(`, `then` or the end of the statement, found `mode`"),
+     "expected `then`, `(` or the end of the statement, found `mode`"),
     ("Conv2d kaiming", "1:8", "expected `,`, `->` or `.`, found `kaiming`"),
     ("x -> y(mode='a')", "1:13",
      "unexpected character `'`; expected a value (strings use double quotes)"),

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 import initdsl
 from initdsl import zoo
@@ -96,6 +95,24 @@ def test_hf_policy_resolves_to_what_hf_draws(name, size):
         assert mine[1] == expected[1], f"{param}: zeroed rows {mine[1]} vs HF {expected[1]}"
         checked += 1
     assert checked == len(list(theirs_model.named_parameters(remove_duplicate=False)))
+    # Applied for real, the policy's writes stand: HF's own init_weights, which the
+    # run chains into (mmengine's rule), writes nothing after construction.
+    applied = cls(config)
+    records = initdsl.apply(applied, policy(name))
+    for param, _ in applied.named_parameters(remove_duplicate=False):
+        assert not (records[param].writer or "").endswith(".init_weights"), param
+
+
+@pytest.mark.transformers
+def test_hf_gpt2_tied_head_answers_in_provenance():
+    cls, config = _hf("hf_gpt2", 0)
+    model = cls(config)
+    records = initdsl.apply(model, policy("hf_gpt2"))
+    assert "lm_head.weight" not in list(records)  # listed once, as named_parameters() does
+    assert records["lm_head.weight"] == records["transformer.wte.weight"]
+    assert records.tied("lm_head.weight") == ("transformer.wte.weight", "lm_head.weight")
+    assert records.to_dict()["parameters"]["transformer.wte.weight"]["tied"] == [
+        "transformer.wte.weight", "lm_head.weight"]
 
 
 @pytest.mark.transformers

@@ -19,13 +19,13 @@ def test_end_to_end_compile_and_fmt_check(tmp_path):
     compiled, check = run_many([["compile", VIT], ["fmt", "--check", "a.init"]], cwd=tmp_path)
     assert (compiled.returncode, compiled.stderr) == (0, "")
     assert compiled.stdout == (
-        "# Needs initdsl's runtime: mmengine alone does not know the type Select\n"
+        "# Needs initdsl's runtime: mmengine alone does not know the types Keep and Select\n"
         "# (initdsl.initialize runs it).\n"
         "init_cfg = [\n"
         "    dict(type='Select', params='pos_embed', init=dict(type='TruncNormal', std=0.02)),\n"
         "    dict(type='Select', params='cls_token', init=dict(type='Normal', std=1e-06)),\n"
         "    dict(type='TruncNormal', layer='Linear', std=0.02, bias=0),\n"
-        "    dict(type='Constant', layer='LayerNorm', val=1, bias=0),\n"
+        "    dict(type='Keep', layer=['Conv2d', 'LayerNorm']),\n"
         "]\n")
     assert read_init_cfg(compiled.stdout, "out.py") == initdsl.compile(VIT.read_text())
     assert (check.returncode, check.stdout) == (1, "would reformat a.init\n")
@@ -51,7 +51,7 @@ def test_compile_json_schema():
     assert document["init_cfg"] == initdsl.compile(VIT.read_text())
     assert document["sources"] == [
         {"module": "", "index": index, "override": None, "source": f"{VIT}:{line}:1"}
-        for index, line in enumerate([4, 5, 10, 11])]
+        for index, line in enumerate([5, 6, 10, 15])]
 
 
 def test_compile_errors_exit_1_with_every_diagnostic(tmp_path):

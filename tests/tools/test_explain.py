@@ -34,20 +34,21 @@ def test_table_for_a_bundled_example(subprocess_runs):
     assert lines[0].split() == ["parameter", "shape", "initializer", "rule"]
     rows = {line.split()[0]: line for line in lines[1:] if line and not line.startswith("Vision")}
     assert len(rows) == 20  # 152 parameters; the 12 blocks share rows
-    assert rows["cls_token"].endswith(f"{VIT}:5:1")
+    assert rows["cls_token"].endswith(f"{VIT}:6:1")
     assert "Normal(params='cls_token', mean=0, std=1e-06)" in rows["cls_token"]
     assert "TruncNormal(params='pos_embed'," in rows["pos_embed"]
-    assert rows["patch_embed.proj.weight"].split("  ")[-1].strip() == "-"
-    assert "not written (keeps its constructor value)" in rows["patch_embed.proj.bias"]
+    # timm keeps torch's default for the patch embedding, and the policy says so
+    assert "Keep()" in rows["patch_embed.proj.weight"]
+    assert rows["patch_embed.proj.weight"].endswith(f"{VIT}:15:1")
+    assert "Keep()" in rows["patch_embed.proj.bias"]
     qkv = rows["blocks.{0..11}.attn.qkv.weight"]
     assert "(2304, 768)" in qkv
     assert "TruncNormal(mean=0, std=0.02, a=-2, b=2, bias=0)" in qkv
     assert qkv.endswith(f"{VIT}:10:1")
     assert "TruncNormal(" in rows["head.weight"] and rows["head.bias"].endswith(":10:1")
-    assert "Constant(val=1, bias=0)" in rows["norm.weight"] and rows["norm.bias"].endswith(":11:1")
+    assert "Keep()" in rows["norm.weight"] and rows["norm.bias"].endswith(":15:1")
     assert lines[-1] == ("VisionTransformer: 152 parameters (86,567,656 values): TruncNormal 99, "
-                         "Constant 50, Normal 1, not written 2 (590,592 values); none loaded "
-                         "from a checkpoint")
+                         "Keep 52, Normal 1; none loaded from a checkpoint")
 
 
 def test_a_model_too_large_to_allocate_is_explained_from_meta(subprocess_runs):
