@@ -55,6 +55,7 @@ class Computed:
 
     cfg: dict[str, Any]
     trees: dict[str, Expr]
+    described: str = ""
 
     @classmethod
     def of(cls, cfg: Mapping[str, Any]) -> Computed:
@@ -65,7 +66,8 @@ class Computed:
             except ExpressionError as error:
                 error.argument = key
                 raise
-        return cls(dict(cfg), trees)
+        text = ", ".join(f"{key}={format_expression(tree)}" for key, tree in trees.items())
+        return cls(dict(cfg), trees, text)
 
     @property
     def layer(self) -> Any:
@@ -73,7 +75,7 @@ class Computed:
 
     def text(self) -> str:
         """The computed arguments as written (for provenance)."""
-        return ", ".join(f"{key}={format_expression(tree)}" for key, tree in self.trees.items())
+        return self.described
 
 
 @attrs.frozen(eq=False)

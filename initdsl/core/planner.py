@@ -502,6 +502,7 @@ class Planner:
                 span=origin.source)
         steps: list[Step] = []
         resolved: dict[tuple, Distribution] = {}
+        records: dict[int, Record] = {}  # by initializer built for computed values
         for sub_path, sub, attr, captures in found:
             tensor = sub._parameters[attr]
             where = f"{_join(sub_path, attr)} ({type(sub).__name__})"
@@ -510,7 +511,10 @@ class Planner:
                               captures)
             if initializer is None:
                 initializer, _ = self._concrete(select.computed, context, origin, where)
-                record = _record(select, origin, select.computed, initializer)
+                record = records.get(id(initializer))
+                if record is None:
+                    record = records[id(initializer)] = _record(select, origin, select.computed,
+                                                                initializer)
                 dist = self._weight(initializer, tensor, where, origin, {})
             else:
                 dist = self._weight(initializer, tensor, where, origin, resolved)

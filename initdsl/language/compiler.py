@@ -233,7 +233,8 @@ class _Compiler:
 
     def value(self, arg: Arg, bindings: Bindings | None = None) -> Any:
         """An argument's IR value: a constant, or ``dict(expr=...)`` for a computed one."""
-        resolved, _ = resolve_value(arg.value, self.bindings if bindings is None else bindings)
+        resolved, _ = resolve_value(arg.value, self.bindings if bindings is None else bindings,
+                                    check=False)
         if isinstance(resolved, EXPRESSION_TREES):
             return {"expr": format_expression(resolved)}
         return resolved
@@ -306,7 +307,7 @@ class _Compiler:
                 self.add(path, {"type": "Seed", "seed": statement.value}, statement.span, {})
                 parent = None
             elif isinstance(statement, Let):
-                resolved, _ = resolve_value(statement.value, self.bindings)
+                resolved, _ = resolve_value(statement.value, self.bindings, check=False)
                 self.bindings = self.bindings.with_let(statement.name, resolved)
             elif isinstance(statement, Scope):
                 parent = None

@@ -91,13 +91,16 @@ def _span_of(span: Span | None, origin: int, start: int, end: int) -> Span | Non
                 span.column + end - origin)
 
 
-def resolve_value(value: Value, bindings: Bindings) -> tuple[Any, list[Diagnostic]]:
+def resolve_value(value: Value, bindings: Bindings, *, check: bool = True
+                  ) -> tuple[Any, list[Diagnostic]]:
     """``(resolved, diagnostics)``: the constant or expression tree ``value`` stands for.
 
     A bare identifier bound by a ``let`` is that let's value, one bound by a
     capture is a reference to it; any other bare identifier is the string it
     spells, as always. Diagnostics (E180, E181, E183) are placed at the part
     of the expression they blame; with any, the resolved value is ``None``.
+    ``check=False`` skips the checks of names and functions (the compiler
+    resolves what the checker has accepted).
     """
     if isinstance(value, Identifier):
         if value.name in bindings.lets:
@@ -125,10 +128,13 @@ def resolve_value(value: Value, bindings: Bindings) -> tuple[Any, list[Diagnosti
                    reference)
         return None
 
-    tree = substitute(value.tree, bound)
-    for reference in references(value.tree):
+    used = list(references(value.tree))
+    lets = bindings.lets
+    tree = substitute(value.tree, bound) if lets and any(
+        r.parts[0] in lets for r in used) else value.tree
+    for reference in used if check else ():
         _check_reference(reference, bindings, report)
-    for function in _functions(value.tree):
+    for function in _functions(value.tree) if check else ():
         if function.name not in FUNCTIONS:
             close = difflib.get_close_matches(function.name, list(FUNCTIONS), n=1)
             hint = f"; did you mean `{close[0]}`?" if close else ""
@@ -136,7 +142,7 @@ def resolve_value(value: Value, bindings: Bindings) -> tuple[Any, list[Diagnosti
                    f"{', '.join(sorted(FUNCTIONS))})", function)
     if diagnostics:
         return None, diagnostics
-    if next(references(tree), None) is None:
+    if not used or (tree is not value.tree and next(references(tree), None) is None):
         try:
             return evaluate(tree, _no_names), []
         except ExpressionError as error:
