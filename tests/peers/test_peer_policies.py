@@ -249,3 +249,4 @@ def test_exact_and_fast_agree_on_distributions_for_every_zoo_peer():
                 continue
             tensor = dict(fast.named_parameters())[target.name]
             assert torch.isfinite(tensor).all(), (name, target.name)
+
