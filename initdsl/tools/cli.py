@@ -251,12 +251,10 @@ def _cmd_compile(args: argparse.Namespace, style: Style) -> int:
     text = f"init_cfg = {_py(init_cfg, 0, len('init_cfg = '))}"
     runtime = runtime_types(init_cfg)
     if runtime:
-        kinds = [kind for kind in runtime if kind != "expr"]
-        named = [f"the type{'s' if len(kinds) > 1 else ''} {' and '.join(kinds)}"] if kinds \
-            else []
+        named = [kind for kind in runtime if kind != "expr"]
         if "expr" in runtime:
             named.append("computed values (dict(expr=...))")
-        text = (f"# Needs initdsl's runtime: mmengine alone does not know {' or '.join(named)}\n"
+        text = (f"# Needs initdsl's runtime: mmengine alone does not know {', '.join(named)}\n"
                 "# (initdsl.initialize runs it).\n" + text)
     if compiled.scoped:
         text = ("# A policy with scopes: {module path: init_cfg}, '' is the root. Each entry is\n"

@@ -19,7 +19,7 @@ def test_end_to_end_compile_and_fmt_check(tmp_path):
     compiled, check = run_many([["compile", VIT], ["fmt", "--check", "a.init"]], cwd=tmp_path)
     assert (compiled.returncode, compiled.stderr) == (0, "")
     assert compiled.stdout == (
-        "# Needs initdsl's runtime: mmengine alone does not know the types Keep and Select\n"
+        "# Needs initdsl's runtime: mmengine alone does not know Keep, Select\n"
         "# (initdsl.initialize runs it).\n"
         "init_cfg = [\n"
         "    dict(type='Select', params='pos_embed', init=dict(type='TruncNormal', std=0.02)),\n"
