@@ -54,6 +54,7 @@ __all__ = [
     "format_expression",
     "evaluate",
     "references",
+    "functions",
     "substitute",
     "is_expression_value",
 ]
@@ -504,6 +505,20 @@ def references(tree: Expr) -> Iterator[Reference]:
             stack.extend((node.right, node.left))
         elif isinstance(node, Function):
             stack.extend(reversed(node.args))
+
+
+def functions(tree: Expr) -> Iterator[Function]:
+    """Every function call ``tree`` makes, outermost first."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Function):
+            yield node
+            stack.extend(reversed(node.args))
+        elif isinstance(node, Unary):
+            stack.append(node.operand)
+        elif isinstance(node, Binary):
+            stack.extend((node.right, node.left))
 
 
 def substitute(tree: Expr, bound: Callable[[Reference], Expr | None]) -> Expr:

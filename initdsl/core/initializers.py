@@ -741,9 +741,10 @@ class SelectInit:
                                 f"(dict(op=...)), got {shown(then)}")
         #: The modifiers, as IR entries (their values may be computed).
         self.then = [dict(entry) for entry in then or ()]
-        for entry in self.then:
-            if not computed_keys(entry):
-                build_modifier(entry)  # a bad modifier fails here, before any write
+        #: Each modifier: built, or a :class:`Computed` the planner evaluates per write.
+        self.modifiers: list[Any] = [
+            Computed.of(entry) if computed_keys(entry) else build_modifier(entry)
+            for entry in self.then]  # a bad modifier fails here, before any write
         self.layer = names
         self.params = params
         self.pattern = None if params is None else parameter_pattern(params)

@@ -440,17 +440,8 @@ class Planner:
         layers = None if whole else computed.layer
         if isinstance(layers, str):
             layers = [layers]
-        steps: list[Step] = []
-        for sub_path, sub in self._matched(module, path, layers, origin):
-            weight = getattr(sub, "weight", None)
-            context = Context(self.root if self.root is not None else module, sub,
-                              weight if isinstance(weight, Tensor) else None)
-            initializer, record = self._concrete(computed, context, origin,
-                                                 f"{sub_path or '<root>'} ({type(sub).__name__})")
-            step = self._module_write(initializer, record, sub_path, sub, origin, {}, set())
-            if step is not None:
-                steps.append(step)
-        return steps
+        return self._whole_modules(self._matched(module, path, layers, origin), module, origin,
+                                   None, computed, None)
 
     def _concrete(self, computed: Computed, context: Context, origin: Origin, where: str
                   ) -> tuple[BaseInit, Record]:
@@ -529,12 +520,12 @@ class Planner:
         if not select.then:
             return ()
         built = []
-        for number, entry in enumerate(select.then):
+        for number, (entry, known) in enumerate(zip(select.then, select.modifiers)):
             # The compiler notes a modifier's arguments as `then[k].<name>`.
             argument = next((f"then[{number}].{k}" for k in entry if k != "op"), None)
             try:
-                values = concrete(Computed.of(entry), context) if computed_keys(entry) else entry
-                modifier = build_modifier(values)
+                modifier = build_modifier(concrete(known, context)) \
+                    if isinstance(known, Computed) else known
             except InitError as error:
                 error.argument = argument
                 raise self.placed(error, origin, where) from None
@@ -548,38 +539,35 @@ class Planner:
     def plan_modules(self, select: SelectInit, module: nn.Module, path: str, origin: Origin
                      ) -> list[Step]:
         """Steps of a ``Select`` without ``params``: whole modules, by class names and patterns."""
+        matched = self._matched(module, path, select.layer, origin, patterns=True)
+        return self._whole_modules(matched, module, origin, select.init, select.computed, select)
+
+    def _whole_modules(self, matched: list[tuple[str, nn.Module]], module: nn.Module,
+                       origin: Origin, initializer: BaseInit | None, computed: Computed | None,
+                       select: SelectInit | None) -> list[Step]:
+        """Steps writing each matched module's weight and bias: with ``initializer``, or
+        built for each module from ``computed``; then ``select``'s modifiers, if any."""
         steps: list[Step] = []
         resolved: dict[tuple, Distribution] = {}
         filled: set[torch.dtype] = set()
-        record = None if select.init is None else _record(select, origin)
-        try:
-            matched = list(matching(module, path, select.layer, self._walk(module, path),
-                                    patterns=True))
-        except InitError as error:
-            raise error.located(str(origin), origin.source) from None
+        record = None if initializer is None else _record(select or initializer, origin)
+        root = self.root if self.root is not None else module
         for sub_path, sub in matched:
-            initializer = select.init
+            where = f"{sub_path or '<root>'} ({type(sub).__name__})"
+            weight = getattr(sub, "weight", None)
+            context = Context(root, sub, weight if isinstance(weight, Tensor) else None)
             if initializer is None:
-                assert select.computed is not None
-                weight = getattr(sub, "weight", None)
-                context = Context(self.root if self.root is not None else module, sub,
-                                  weight if isinstance(weight, Tensor) else None)
-                initializer, _ = self._concrete(select.computed, context, origin,
-                                                f"{sub_path or '<root>'} ({type(sub).__name__})")
-                step = self._module_write(initializer, _record(select, origin, select.computed,
-                                                               initializer),
-                                          sub_path, sub, origin, {}, set())
+                assert computed is not None
+                built, built_record = self._concrete(computed, context, origin, where)
+                if select is not None:
+                    built_record = _record(select, origin, computed, built)
+                step = self._module_write(built, built_record, sub_path, sub, origin, {}, set())
             else:
                 assert record is not None
                 step = self._module_write(initializer, record, sub_path, sub, origin, resolved,
                                           filled)
-            if step is not None and select.then:
-                weight = getattr(sub, "weight", None)
-                context = Context(self.root if self.root is not None else module, sub,
-                                  weight if isinstance(weight, Tensor) else None)
-                then = self._modifiers(select, context, weight if isinstance(weight, Tensor)
-                                       else None, origin, f"{sub_path or '<root>'} "
-                                       f"({type(sub).__name__})")
+            if step is not None and select is not None and select.then:
+                then = self._modifiers(select, context, context.tensor, origin, where)
                 step = attrs.evolve(step, then=then, record=_then_record(step.record, then))
             if step is not None:
                 steps.append(step)

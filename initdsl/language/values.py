@@ -36,6 +36,7 @@ from ..core.expressions import (
     Reference,
     Unary,
     evaluate,
+    functions,
     references,
     substitute,
 )
@@ -134,7 +135,7 @@ def resolve_value(value: Value, bindings: Bindings, *, check: bool = True
         r.parts[0] in lets for r in used) else value.tree
     for reference in used if check else ():
         _check_reference(reference, bindings, report)
-    for function in _functions(value.tree) if check else ():
+    for function in functions(value.tree) if check else ():
         if function.name not in FUNCTIONS:
             close = difflib.get_close_matches(function.name, list(FUNCTIONS), n=1)
             hint = f"; did you mean `{close[0]}`?" if close else ""
@@ -161,19 +162,6 @@ def _negative(number: int | float) -> Expr:
 
 def _no_names(reference: Reference) -> Any:  # pragma: no cover - folded trees have none
     raise AssertionError(reference)
-
-
-def _functions(tree: Expr) -> Iterable[Function]:
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Function):
-            yield node
-            stack.extend(node.args)
-        elif isinstance(node, Unary):
-            stack.append(node.operand)
-        elif isinstance(node, Binary):
-            stack.extend((node.left, node.right))
 
 
 def _check_reference(reference: Reference, bindings: Bindings, report: Any) -> None:
