@@ -74,6 +74,7 @@ if TYPE_CHECKING:  # every name below is imported on first use (see __getattr__)
     from .language.decompiler import decompile
     from .language.formatter import format
     from .language.parser import load, parse
+    from .tools.capture import Capture, capture
 
 #: Where each public name is defined (a module of this package).
 _HOMES = {
@@ -103,6 +104,7 @@ _HOMES = {
     "decompile": "language.decompiler",
     "format": "language.formatter",
     **dict.fromkeys(["load", "parse"], "language.parser"),
+    **dict.fromkeys(["capture", "Capture"], "tools.capture"),
 }
 
 
@@ -132,6 +134,9 @@ __all__ = [
     "Diagnostic",
     "PolicyError",
     "PolicyFileError",
+    # a model's own init code as a policy
+    "capture",
+    "Capture",
     # the fast engine
     "plan",
     "materialize",

@@ -56,6 +56,7 @@ __all__ = [
     "references",
     "functions",
     "substitute",
+    "rebased",
     "is_expression_value",
 ]
 
@@ -534,6 +535,20 @@ def substitute(tree: Expr, bound: Callable[[Reference], Expr | None]) -> Expr:
     if isinstance(tree, Function):
         return attrs.evolve(tree, args=tuple(substitute(a, bound) for a in tree.args))
     return tree
+
+
+def rebased(tree: Expr, offset: int) -> Expr:
+    """``tree`` with every offset moved by ``-offset`` (offsets from another origin)."""
+    if not offset:
+        return tree
+    moved = {"start": tree.start - offset, "end": tree.end - offset}
+    if isinstance(tree, Unary):
+        moved["operand"] = rebased(tree.operand, offset)
+    elif isinstance(tree, Binary):
+        moved.update(left=rebased(tree.left, offset), right=rebased(tree.right, offset))
+    elif isinstance(tree, Function):
+        moved["args"] = tuple(rebased(arg, offset) for arg in tree.args)
+    return attrs.evolve(tree, **moved)
 
 
 def is_expression_value(value: Any) -> bool:

@@ -39,7 +39,14 @@ import re
 
 import attrs
 
-from ..core.expressions import ExpressionError, Number, Reference, Unary, parse_prefix
+from ..core.expressions import (
+    ExpressionError,
+    Number,
+    Reference,
+    Unary,
+    parse_prefix,
+    rebased,
+)
 from ..diagnostics import Diagnostic, Span
 from .ast import (
     Arg,
@@ -537,7 +544,8 @@ class _Reader:
                           literal if literal.isdigit() else None, None, None, span), end
         if isinstance(tree, Reference) and len(tree.parts) == 1 and tree.index is None:
             return Identifier(tree.parts[0], span), end
-        return Expression(tree, span), end
+        # Offsets from the expression's own start, as Lark's reader has them.
+        return Expression(rebased(tree, tree.start), span), end
 
     def expect_at(self, pattern: re.Pattern[str], at: int) -> re.Match[str]:
         found = pattern.match(self.text, at)

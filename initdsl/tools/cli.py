@@ -966,7 +966,52 @@ def build_parser() -> argparse.ArgumentParser:
                      help="torch.manual_seed(N) before the model is built")
     importing(sub)
     sub.set_defaults(run=_cmd_apply)
+
+    sub = commands.add_parser("capture", parents=[common],
+                              help="write a model's own init code as a policy",
+                              description="Build the model with its own initialization, "
+                              "observe what writes each tensor, print a policy that says it, "
+                              "and verify the policy on a fresh instance (docs/capture.md). "
+                              "Exit 1 if a tensor is unexplained or not reproduced.")
+    sub.add_argument("--model", metavar="SPEC", required=True, help=spec_help)
+    sub.add_argument("-o", "--out", metavar="FILE", help="write the policy to FILE")
+    sub.add_argument("--json", action="store_true",
+                     help="print the per-tensor evidence as JSON (docs/capture.md)")
+    importing(sub)
+    sub.set_defaults(run=_cmd_capture)
     return parser
+
+
+def _cmd_capture(args: argparse.Namespace, style: Style) -> int:
+    import json
+
+    from .capture import capture
+    from .modelspec import ModelSpecError, load_factory, parse_spec
+
+    _import_modules(args)
+    spec = parse_spec(args.model)
+    factory = load_factory(spec)
+    try:
+        result = capture(lambda: factory(*spec.args, **spec.kwargs), name=str(spec))
+    except (ModelSpecError, UsageError):
+        raise
+    except Exception as error:
+        raise ModelSpecError(f"{spec}: building the model raised {type(error).__name__}: "
+                             f"{error}") from error
+    if args.out:
+        _write_atomically(args.out, result.text.encode())
+    if args.json:
+        _write(sys.stdout, json.dumps({"version": 1, "command": "capture",
+                                       **result.to_dict()}, indent=2))
+    elif not args.out:
+        _write(sys.stdout, result.text)
+    for finding in result.unexplained:
+        _write(sys.stderr, f"unexplained: {finding.name}: {finding.reason}")
+    for name, observed, planned in result.mismatched:
+        _write(sys.stderr, f"not reproduced: {name}: observed {observed}, the policy plans "
+                           f"{planned}")
+    _write(sys.stderr, result.summary())
+    return 0 if result.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

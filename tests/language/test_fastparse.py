@@ -96,6 +96,7 @@ VALID = [
     "a -> b\n\n\n\nc -> d",
     # expressions, lets, captures
     "x -> n(-a)",
+    "x -> n(std=(a + b), c=((1)) * d, e=(-x) ** 2)",  # offsets from the expression's start
     "x -> n(std=0.02 / sqrt(2 * model.config.n_layer), mean=-(1), b=(x), c=- x)",
     "x -> n((1 + 2) * 3, 2 ** -1, -2 ** 2, tensor.shape[-1], max(1, (2)), a.b[0])",
     "x -> n(2 * true, (none) + 1, std=x, a=load * 2)",
