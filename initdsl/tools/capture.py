@@ -322,7 +322,6 @@ def _group(findings: list[Finding], model: nn.Module, infer: Callable[[Any, str,
         bias_keys = Counter(f.call_key() for f in biases
                             if f.owner in {c.owner for c in chosen})
         args = infer(dict(first.args), first.word or "", chosen)
-        bias_text = ""
         bias_owners: set[str] = set()
         if bias_keys:
             bias_key = bias_keys.most_common(1)[0][0]
@@ -330,22 +329,16 @@ def _group(findings: list[Finding], model: nn.Module, infer: Callable[[Any, str,
             constant = {"zeros": 0, "ones": 1}.get(bias.word or "",
                                                    bias.args.get("val") if bias.word == "constant"
                                                    else None)
-            if first.word == "keep" and bias.word == "keep":
+            if (first.word == "keep") == (bias.word == "keep") and (
+                    first.word == "keep" or constant is not None):
+                # The rule writes the bias too: the constant (or the constructor's value).
                 bias_owners = {f.owner for f in biases if f.call_key() == bias_key}
-            elif constant is not None and first.word != "keep":
-                bias_owners = {f.owner for f in biases if f.call_key() == bias_key}
-                if constant != 0:
-                    bias_text = f"bias={constant!r}"
-        call = _call_text(first.word or "", args)
-        if bias_text:
-            call = call[:-1] + f", {bias_text})" if call.endswith(")") else f"{call}({bias_text})"
+                if constant:
+                    args["bias"] = constant
         names = [f.name for f in chosen] + [f.name for f in biases if f.owner in bias_owners]
-        if first.word in ("keep",) or bias_owners or not biases:
-            rule = f"{cls} -> {call}{_modifiers(first)}"
-            if first.rows or first.scale != 1.0:
-                rule = f"{cls}.weight -> {call}{_modifiers(first)}" if not bias_owners else rule
-        else:
-            rule = f"{cls}.weight -> {call}{_modifiers(first)}"
+        whole = bool(bias_owners) or not biases
+        rule = (f"{cls}{'' if whole else '.weight'} -> {_call_text(first.word or '', args)}"
+                f"{_modifiers(first)}")
         rules.append(_Rule(rule, first.where, tuple(names)))
         done.update(names)
     # What is left: param rules, by call, with the smallest patterns.
@@ -435,6 +428,9 @@ def _fit(values: list[float], indices: list[int | None], shapes: list[tuple]) ->
     return None
 
 
+_USES_INDEX = re.compile(r"(?<![A-Za-z0-9_.])i(?![A-Za-z0-9_])")
+
+
 def _structured(findings: list[Finding]) -> list[tuple[str, list[Finding], dict[str, Any]]]:
     """Groups whose numbers follow the block index or the fan: ``(pattern, members, args)``."""
     groups: dict[tuple, list[Finding]] = defaultdict(list)
@@ -459,15 +455,12 @@ def _structured(findings: list[Finding]) -> list[tuple[str, list[Finding], dict[
                 break
             args[key] = fitted
         else:
-            varying = any(isinstance(v, str) for v in args.values())
-            if varying:
-                if "{i}" not in pattern or not any(
-                        "i" in str(v).replace("tensor", "").split() or "(i" in str(v)
-                        for v in args.values()):
-                    pattern = pattern.replace("{i}", "*")
-                found.append((pattern, members, dict(sorted(
-                    args.items(), key=lambda item: list(members[0].args).index(item[0])
-                    if item[0] in members[0].args else 99))))
+            if not any(isinstance(v, str) for v in args.values()):
+                continue  # plain numbers: the rules by call say them
+            if not any(isinstance(v, str) and _USES_INDEX.search(v) for v in args.values()):
+                pattern = pattern.replace("{i}", "*")
+            order = list(members[0].args)
+            found.append((pattern, members, {k: args[k] for k in order}))
     return found
 
 
