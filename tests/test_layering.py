@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("language", ("initdsl.language", "initdsl.grammar")),
     ("fast", ("initdsl.fast",)),
     ("driver", ("initdsl.driver",)),
-    ("tools", ("initdsl.tools", "initdsl.zoo")),
+    ("tools", ("initdsl.tools", "initdsl.zoo", "initdsl.mmengine")),
     ("api", ("initdsl", "initdsl.__main__")),
 ]
 

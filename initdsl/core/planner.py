@@ -340,6 +340,15 @@ class Planner:
                     raise ours(f"{type(error).__name__}: {error}", where=where) from error
             raise
 
+    def plan_whole(self, module: nn.Module, path: str, cfg: dict) -> list[Step]:
+        """Steps of ``cfg`` on every module below ``module`` whatever its class: mmengine's
+        override mode (``wholemodule``), for an initializer called by mmengine itself."""
+        where = _where(path, None)
+        cfg = _copied(cfg, where)
+        cfg.pop("override", None)
+        return self.plan_rule(self._build(cfg, where), module, path,
+                              self.origin_of(path, None, None), whole=True)
+
     def origin_of(self, owner: str, index: int | None, override: int | None) -> Origin:
         """The :class:`~initdsl.core.provenance.Origin` of a rule, with its source position if known."""
         source = self._source_of(owner, index, override) if self._source_of else None

@@ -22,7 +22,7 @@ from .planner import Call, CfgSource, Planner
 from .protocol import has_own_init_weights, takes_init_cfg
 from .provenance import Origin, Record, log_report
 
-__all__ = ["initialize", "run_init_weights", "run_scoped", "run_user_init_weights",
+__all__ = ["initialize", "initialize_whole", "run_init_weights", "run_scoped", "run_user_init_weights",
            "active_run"]
 
 logger = logging.getLogger("initdsl")
@@ -67,6 +67,12 @@ def initialize(module: nn.Module, init_cfg: dict | list[dict]) -> None:
     with active_run(module) as (planner, _top):
         path = planner.path_of(module)
         execute(planner.initialize(module, path, init_cfg), planner)
+
+
+def initialize_whole(module: nn.Module, cfg: dict) -> None:
+    """``cfg`` on every module below ``module``, whatever its class (mmengine's override mode)."""
+    with active_run(module) as (planner, _top):
+        execute(planner.plan_whole(module, planner.path_of(module), cfg), planner)
 
 
 def run_init_weights(module: nn.Module) -> None:

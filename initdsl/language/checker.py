@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from ..core import initializers
+from ..core.expressions import is_expression_value
 from ..core.modifiers import MODIFIERS, build_modifier
 from ..core.patterns import check_pattern
 from ..core.registry import WEIGHT_INITIALIZERS, Registry, accepted_arguments
@@ -50,6 +51,8 @@ from .values import EXPRESSION_TREES, ROOTS, Bindings, captures_of, resolve_valu
 
 __all__ = [
     "is_patterned",
+    "needs_select",
+    "INITDSL_ARGUMENTS",
     "modifier_arguments",
     "check",
     "snake_case",
@@ -75,9 +78,22 @@ _POSITIONAL: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDi
 
 
 def is_patterned(rule: LayerRule) -> bool:
-    """Whether a layer rule compiles to a Select: it names classes by pattern
-    (``*LayerNorm*``) or has modifiers."""
+    """Whether a layer rule compiles to a Select for its targets: it names classes by
+    pattern (``*LayerNorm*``) or has modifiers."""
     return bool(rule.then) or any("*" in layer.name for layer in rule.layers)
+
+
+#: Arguments of mmengine's own types that only initdsl knows (a rule that uses
+#: one compiles to a Select, which runs in initdsl's core).
+INITDSL_ARGUMENTS = {"TruncNormal": frozenset({"sampler", "bounds"})}
+
+
+def needs_select(kind: str, values: Mapping[str, Any]) -> bool:
+    """Whether a rule calling ``kind`` with IR ``values`` must compile to a ``Select``:
+    a computed value (``dict(expr=...)``), or an argument mmengine's own type lacks.
+    So mmengine's own types only ever carry what mmengine understands."""
+    return any(is_expression_value(v) for v in values.values()) or not INITDSL_ARGUMENTS.get(
+        kind, frozenset()).isdisjoint(values)
 
 
 def modifier_arguments(call: Call) -> dict[str, Arg] | str:
@@ -256,6 +272,7 @@ class _Checker:
         self._unknown_words: dict[str, str] = {}
         self.bindings = Bindings()
         self.seeded = False
+        self.selected = False  # the last call needs a Select (computed or initdsl-only args)
         self.top: Any = None  # the policy's own statements
 
     def report(self, code: str, message: str, span: Span | None) -> None:
@@ -268,9 +285,10 @@ class _Checker:
         outer = self.bindings  # lets end with their scope
         for statement in statements:
             if isinstance(statement, LayerRule):
+                self.selected = False
                 self.layer_rule(statement)
-                # A rule with class-name patterns compiles to a Select, which has no override.
-                parent = None if is_patterned(statement) else statement
+                # A rule that compiles to a Select has no override to attach to.
+                parent = None if is_patterned(statement) or self.selected else statement
             elif isinstance(statement, LoadRule):
                 self.load(statement.load)
                 parent = statement
@@ -457,6 +475,7 @@ class _Checker:
                 computed.add(key)
             elif isinstance(resolved, EXPRESSION_TREES):
                 computed.add(key)  # known only against a model: checked while planning
+                self.selected = True
             else:
                 values[key] = resolved
         missing = [k for k, p in accepted.items()
@@ -472,6 +491,8 @@ class _Checker:
         if any(accepted[k].default is accepted[k].empty for k in computed if k in accepted):
             return  # a required value is computed: the planner builds it for each tensor
         name = self.initializers.name_of(word)
+        if needs_select(name or "", values):
+            self.selected = True
         self.validate(cls, {"type": name, **extra, **values}, nodes, call.span, "E120", "E121",
                       "E122")
 

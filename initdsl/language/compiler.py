@@ -55,12 +55,14 @@ from .ast import (
     value_of,
 )
 from .checker import (
+    INITDSL_ARGUMENTS,
     PRETRAINED,
     SELECT,
     Initializers,
     check,
     is_patterned,
     modifier_arguments,
+    needs_select,
 )
 from .parser import parse_recovering
 from .values import EXPRESSION_TREES, Bindings, captures_of, resolve_value
@@ -117,9 +119,6 @@ class Compiled:
 #: The registered types a policy compiles to that mmengine does not have.
 INITDSL_TYPES = frozenset({SELECT, "Zeros", "Ones", "Keep", "VarianceScaling", "Orthogonal",
                            "Seed"})
-
-#: Arguments of mmengine's own types that only initdsl knows.
-INITDSL_ARGUMENTS = {"TruncNormal": frozenset({"sampler", "bounds"})}
 
 
 def runtime_types(init_cfg: Any) -> list[str]:
@@ -260,7 +259,7 @@ class _Compiler:
                 layers = [layer.name for layer in statement.layers]
                 arguments = self.initializers.arguments(statement.init)
                 values = {name: self.value(arg) for name, arg in arguments.items()}
-                if is_patterned(statement):
+                if is_patterned(statement) or needs_select(cfg["type"], values):
                     cfg = {"type": SELECT, "layer": layers[0] if len(layers) == 1 else layers,
                            "init": {**cfg, **values}}
                     if statement.then:

@@ -57,7 +57,14 @@ from .ast import (
     Value,
     is_bare_word,
 )
-from .checker import PRETRAINED, SELECT, Initializers, not_finite, snake_case
+from .checker import (
+    PRETRAINED,
+    SELECT,
+    Initializers,
+    needs_select,
+    not_finite,
+    snake_case,
+)
 from .fast_reader import MAX_INTEGER_DIGITS
 from .formatter import generate
 
@@ -184,7 +191,11 @@ class _Decompiler:
         if params is None:
             # Whole modules by class-name pattern: `*LayerNorm* -> ones`.
             names = self.layers(layer)
-            if not names or not (cfg.get("then") or any("*" in name for name in names)):
+            plain_init = {k: v for k, v in init.items() if k != "type"} \
+                if isinstance(init, Mapping) else {}
+            kind_of_init = init.get("type") if isinstance(init, Mapping) else None
+            if not names or not (cfg.get("then") or any("*" in name for name in names)
+                                 or needs_select(str(kind_of_init), plain_init)):
                 raise InitValueError(f"a Select cfg without params names classes by pattern "
                                      f"(`*Norm`), got layer={shown(layer, 80)}")
         elif layer is not None and not isinstance(layer, str):
