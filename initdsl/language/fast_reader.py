@@ -388,6 +388,8 @@ class _Reader:
 
     def statement(self) -> Statement:
         word = _WORD.match(self.text, self.at)
+        if word is not None and self.text.startswith("*", word.end(1)):
+            word = None  # `name*Norm`: a class-name pattern (Lark's longest token), no keyword
         if word is not None:
             keyword = word.group(1)
             if keyword == "name":

@@ -105,6 +105,8 @@ VALID = [
     "param blocks.{i}.mlp.fc2.weight -> n(std=0.02 / sqrt(2 * (i + 1)))",
     "param a.{ i }.b.{j} -> n",
     'Linear.{p} -> n(std=p)',
+    "name*Norm.a -> a",  # a class-name pattern that starts like a keyword
+    "param*x -> y",
 ]
 
 
