@@ -32,6 +32,7 @@ from ..errors import (
     MissingDependencyError,
     shown,
 )
+from .checkpoint_names import check_hash, is_named, mmcls_state_dict, resolve_name
 from .walk import named_buffers, named_parameters
 
 __all__ = ["LoadReport", "read_checkpoint", "check_map_location", "check_tensors",
@@ -91,6 +92,15 @@ def local_path(source: str, download: bool = True) -> str:
     :class:`~initdsl.CheckpointNotFoundError` naming the file to put in the
     cache instead.
     """
+    if is_named(source):
+        resolved = resolve_name(source)  # the URL the name stands for, as mmengine has it
+        if not resolved.startswith(_REMOTE):
+            return resolved
+        try:
+            path = local_path(resolved, download)
+        except CheckpointNotFoundError as error:
+            raise CheckpointNotFoundError(f"{source} is {resolved}: {error}") from None
+        return path
     if source.startswith(_REMOTE):
         cache = os.path.join(torch.hub.get_dir(), "checkpoints")
         name = os.path.basename(urllib.parse.urlparse(source).path) or "checkpoint"
@@ -99,13 +109,15 @@ def local_path(source: str, download: bool = True) -> str:
             if not download:
                 raise LookupError(f"it is remote and not in torch's hub cache ({path})")
             _download(source, path)
+        check_hash(path)
         return path
     if source.startswith("file://"):
         return urllib.request.url2pathname(urllib.parse.urlparse(source).path)
     if _SCHEME.match(source):
         raise InitValueError(
             f"checkpoint {shown(source)}: the scheme {source.split('://')[0]!r} is not supported; "
-            "use a local path, file:// or http(s)://"
+            "use a local path, file://, http(s)://, or a name: torchvision://, open-mmlab://, "
+            "mmcls://"
         )
     return os.path.expanduser(source)
 
@@ -184,7 +196,12 @@ def read_checkpoint(source: str, map_location: Any = "cpu", weights_only: bool =
     the file and what is wrong with it; one that holds Python objects safe
     loading refuses, :class:`~initdsl.CheckpointUnpicklingError`.
     """
-    path = local_path(source, download)
+    checkpoint = _read_file(local_path(source, download), map_location, weights_only)
+    # mmengine's mmcls:// loader keeps the backbone's keys, unprefixed.
+    return mmcls_state_dict(checkpoint) if source.startswith("mmcls://") else checkpoint
+
+
+def _read_file(path: str, map_location: Any, weights_only: bool) -> Any:
     if not os.path.isfile(path):
         raise CheckpointNotFoundError(f"{path} can not be found.")
     check_map_location(map_location, loading=False)

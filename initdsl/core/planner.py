@@ -665,7 +665,12 @@ class Planner:
         """Phase 1 of ``module.init_weights()``: its own cfgs, Pretrained ones set aside."""
         cfg = self.scopes[path] if path in self.scopes else getattr(module, "init_cfg", None)
         frame = _Frame(module, path, keep, iter(list(module.named_children())))
-        if not cfg:
+        try:
+            empty = not cfg
+        except Exception:  # noqa: BLE001 - a tensor, or any object whose truth raises
+            raise InitTypeError(f"init_cfg of {type(module).__name__} must be a dict or a list "
+                                f"of dicts, got {shown(cfg)}", where=_where(path, None)) from None
+        if empty:
             return frame
         if isinstance(cfg, dict):
             cfgs = [cfg]

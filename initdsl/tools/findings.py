@@ -20,6 +20,8 @@ LINT_CODES: dict[str, tuple[str, str]] = {
     "W201": ("warning", "unknown layer class"),
     "E202": ("error", "checkpoint file not found"),
     "E203": ("error", "checkpoint scheme not supported"),
+    "E204": ("error", "unknown checkpoint name"),
+    "W205": ("warning", "named checkpoint not in the cache"),
     "W210": ("warning", "layer matches no module in the model"),
     "W211": ("warning", "rule matches modules but writes no tensor"),
     "W212": ("warning", "param rule matches no parameter"),

@@ -14,7 +14,9 @@ The rules that read only the text are here; they need no torch, so that
   class such as ``_BatchNorm``, or any ``nn.Module`` subclass imported);
 * ``E202`` a checkpoint file that does not exist (relative paths are
   resolved against the current directory, as a run resolves them);
-* ``E203`` a checkpoint named with a scheme no run can read (``torchvision://``).
+* ``E203`` a checkpoint named with a scheme no run can read (``s3://``);
+* ``E204`` a ``torchvision://``, ``open-mmlab://`` or ``mmcls://`` name mmengine's
+  tables do not have; ``W205`` one that is not in torch's hub cache.
 
 The rules that need the model are in :mod:`initdsl.tools.lint_model`.
 """
@@ -28,10 +30,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..core.checkpoint_names import is_named
 from ..diagnostics import Diagnostic
 from ..language.ast import (
     LayerRule,
@@ -149,9 +152,41 @@ def _unknown_layers(policy: Policy) -> list[Diagnostic]:
             for layer in layers if layer.name not in known]
 
 
+def _named_checkpoint(source: str, span: Any) -> list[Diagnostic]:
+    """``E204`` for a checkpoint name mmengine's tables lack, ``W205`` for one that is not
+    in torch's hub cache (a run would download it, or fail without the network)."""
+    from ..core.checkpoint_names import resolve_name
+    from ..errors import CheckpointNotFoundError, MissingDependencyError
+
+    try:
+        resolved = resolve_name(source)
+    except MissingDependencyError as error:
+        return [finding("I263", f"checkpoint `{source}` not inspected: {error.message}", span)]
+    except CheckpointNotFoundError as error:
+        return [finding("E204", error.message, span)]
+    if resolved.startswith(("http://", "https://")):
+        name = os.path.basename(urllib.parse.urlparse(resolved).path)
+        path = os.path.join(_torch_hub_dir(), "checkpoints", name)
+    else:
+        path = resolved
+    if os.path.isfile(path):
+        return []
+    return [finding("W205", f"checkpoint `{source}` ({resolved}) is not in the cache: a run "
+                    f"downloads it, and fails without the network; put the file at {path}",
+                    span)]
+
+
+def _torch_hub_dir() -> str:
+    """torch.hub.get_dir(), without importing torch: $TORCH_HOME/hub, else
+    $XDG_CACHE_HOME/torch/hub, else ~/.cache/torch/hub."""
+    home = os.getenv("TORCH_HOME") or os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"),
+                                                   "torch")
+    return os.path.join(os.path.expanduser(home), "hub")
+
+
 def missing_checkpoints(policy: Policy, filename: str) -> list[Diagnostic]:
     """``E202`` for every load of a local checkpoint file that does not exist, ``E203`` for
-    every checkpoint named with a scheme no run reads.
+    every checkpoint named with a scheme no run reads, ``E204``/``W205`` for names.
 
     Relative paths are resolved against the current directory, as a run
     resolves them; URLs are not checked (linting does not use the network).
@@ -161,14 +196,18 @@ def missing_checkpoints(policy: Policy, filename: str) -> list[Diagnostic]:
     for load in _loads(policy):
         source = load.checkpoint.value
         span = load.checkpoint.span or load.span
+        if is_named(source):
+            found.extend(_named_checkpoint(source, span))
+            continue
         if source.startswith(("http://", "https://")):
             continue  # checked only when run: linting does not touch the network
         if _SCHEME.match(source) and not source.startswith(_SCHEMES):
             scheme = source.split("://")[0]
             found.append(finding(
                 "E203", f"checkpoint `{source}`: the scheme `{scheme}://` is not supported "
-                "(a run reads local paths, file:// and http(s):// URLs); download the file "
-                "and load it by its path", span))
+                "(a run reads local paths, file:// and http(s):// URLs, and torchvision://, "
+                "open-mmlab:// and mmcls:// names); download the file and load it by its "
+                "path", span))
             continue
         path = source
         if source.startswith("file://"):

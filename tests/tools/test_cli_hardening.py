@@ -498,11 +498,16 @@ LINT_FINDINGS = {
                                            "torch.nn:MultiheadAttention(8, 2)", 0,
                                            "p.init:1:1: W211 the rule matches 1 module "
                                            "(MultiheadAttention) but writes nothing"),
-    "torchvision-scheme": ('load "torchvision://resnet50"\n', None, 1,
-                           "p.init:1:6: E203 checkpoint `torchvision://resnet50`: the scheme "
-                           "`torchvision://` is not supported"),
-    "open-mmlab-scheme": ('Conv2d -> kaiming\nload "open-mmlab://resnet50_v1c"\n', None, 1,
-                          "p.init:2:6: E203 checkpoint `open-mmlab://resnet50_v1c`"),
+    "unknown-scheme": ('load "s3://bucket/r50.pth"\n', None, 1,
+                       "p.init:1:6: E203 checkpoint `s3://bucket/r50.pth`: the scheme `s3://` "
+                       "is not supported"),
+    "unknown-name": ('load "torchvision://resnet5"\n', None, 1,
+                     "p.init:1:6: E204 checkpoint 'torchvision://resnet5': 'resnet5' is not a "
+                     "torchvision checkpoint name mmengine knows; did you mean "
+                     "torchvision://resnet50"),
+    "open-mmlab-name-not-cached": ('Conv2d -> kaiming\nload "open-mmlab://resnet50_v1c"\n',
+                                   None, 0, "p.init:2:6: W205 checkpoint "
+                                   "`open-mmlab://resnet50_v1c` (https://"),
 }
 
 
