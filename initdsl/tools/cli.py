@@ -267,6 +267,18 @@ def _cmd_compile(args: argparse.Namespace, style: Style) -> int:
 # -- decompile -----------------------------------------------------------------------------
 
 
+def _is_config(text: str) -> bool:
+    """Whether ``text`` is a whole mmengine config (``model = ...`` or ``_base_``) rather
+    than one ``init_cfg``."""
+    try:
+        body = ast.parse(text).body
+    except SyntaxError:
+        return False
+    names = {target.id for statement in body if isinstance(statement, ast.Assign)
+             for target in statement.targets if isinstance(target, ast.Name)}
+    return "init_cfg" not in names and bool(names & {"model", "_base_"})
+
+
 def read_init_cfg(text: str, path: str) -> Any:
     """The init_cfg in ``text``: JSON, a Python literal, or ``init_cfg = ...`` with ``dict(...)``.
 
@@ -343,6 +355,16 @@ def _cmd_decompile(args: argparse.Namespace, style: Style) -> int:
     _import_modules(args)
     text = _read(args.file)
     name = _name(args.file)
+    if args.key or args.model or (args.file != "-" and _is_config(text)):
+        from .configs import config_policy
+
+        model = _build_model(args.model, "meta") if args.model else None
+        try:
+            _write(sys.stdout, config_policy(args.file, key=args.key or "model", model=model))
+        except InitError as error:
+            _write(sys.stderr, f"{name}: error: {error}")
+            return 1
+        return 0
     try:
         init_cfg = read_init_cfg(text, name)
         policy = decompile(init_cfg)
@@ -914,7 +936,12 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Print the policy of an init_cfg read from FILE: "
                               "JSON, a Python literal, or `init_cfg = ...` with dict(...) calls "
                               "(read with ast, never executed).")
-    sub.add_argument("file", metavar="FILE", help="init_cfg file ('-' for stdin)")
+    sub.add_argument("file", metavar="FILE", help="init_cfg file, or a whole mmengine config "
+                     "(model = dict(...), _base_): one scope per component ('-' for stdin)")
+    sub.add_argument("--key", metavar="KEY", help="with a config: the part to decompile "
+                     "(model.backbone; default model)")
+    sub.add_argument("--model", metavar="SPEC", help="with a config: check the scopes against "
+                     "this model and add the init_cfg defaults of its modules' code")
     importing(sub)
     sub.set_defaults(run=_cmd_decompile)
 
