@@ -94,6 +94,13 @@ def config_init_cfgs(model: Mapping[str, Any], key: str = "model"
         if isinstance(value, Mapping):
             if value.get("init_cfg") is not None:
                 yield path, f"{where}.init_cfg", value["init_cfg"]
+            backbone = value.get("backbone")
+            if isinstance(value.get("pretrained"), str) and isinstance(backbone, Mapping) \
+                    and backbone.get("init_cfg") is None:
+                # The older convention (mmseg, mmdet 2.x): the model's `pretrained` is its
+                # backbone's checkpoint, which the model's code turns into its init_cfg.
+                yield (f"{path}.backbone" if path else "backbone", f"{where}.pretrained",
+                       {"type": "Pretrained", "checkpoint": value["pretrained"]})
             children = [(k, v) for k, v in value.items() if k != "init_cfg"
                         and isinstance(k, str) and isinstance(v, (Mapping, list))]
         elif isinstance(value, list):
