@@ -68,14 +68,14 @@ def _inherits(text: str, path: str) -> bool:
 
 def _literal_config(text: str, path: str) -> dict[str, Any]:
     """The top-level assignments of a config without ``_base_``, read as data (never run)."""
-    from .cli import _literal_node
+    from .literals import literal
 
     config: dict[str, Any] = {}
     for statement in ast.parse(text, filename=path).body:
         if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(
                 statement.targets[0], ast.Name):
             try:
-                config[statement.targets[0].id] = _literal_node(statement.value, path)
+                config[statement.targets[0].id] = literal(statement.value, path)
             except Exception:  # noqa: BLE001 - a value that is not data: not the model's
                 continue
     return config
