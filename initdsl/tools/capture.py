@@ -107,7 +107,7 @@ class Capture:
              "verified": f.name in verified, "unexplained": f.reason or None}
             for f in self.findings],
             "mismatched": [dict(name=n, observed=o, policy=p) for n, o, p in self.mismatched],
-            "deterministic_buffers": list(self.buffers)}
+            "buffers": list(self.buffers)}
 
 
 def _jsonable(value: Any) -> Any:

@@ -308,3 +308,11 @@ def test_lint_warns_when_rules_disagree_on_a_tied_tensor():
     assert ("W213", 1) in codes
     agreeing = "Linear, Embedding -> normal(std=0.02)\n"
     assert "W213" not in [d.code for d in lint(agreeing, "t.init", model).diagnostics]
+
+
+def test_lint_without_a_model_does_not_call_class_patterns_unknown():
+    from initdsl.tools.lint import lint
+
+    codes = [d.code for d in lint("*LayerNorm*, *RMSNorm* -> ones\nNotAClass -> zeros\n",
+                                  "p.init").diagnostics]
+    assert codes == ["W201"]  # only the plain name
