@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,13 @@ mmengine = pytest.importorskip("mmengine")
 
 import initdsl  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "init_cfgs.jsonl"
-if not CORPUS.exists():
-    CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "init_cfgs.jsonl"
-ROWS = [json.loads(line) for line in CORPUS.read_text().splitlines()] if CORPUS.exists() else []
+# The project's shared folder sits beside the checkout (../shared); $INITDSL_SHARED
+# names it for a checkout elsewhere (a CI clone).
+_CANDIDATES = [Path(os.environ["INITDSL_SHARED"])] if os.environ.get("INITDSL_SHARED") else []
+_CANDIDATES += [Path(__file__).resolve().parents[2].parent / "shared", Path("/work/shared")]
+CORPUS = next((c / "corpus" / "init_cfgs.jsonl" for c in _CANDIDATES
+               if (c / "corpus" / "init_cfgs.jsonl").exists()), None)
+ROWS = [json.loads(line) for line in CORPUS.read_text().splitlines()] if CORPUS else []
 
 pytestmark = [pytest.mark.mmengine,
               pytest.mark.skipif(not ROWS, reason="../shared/corpus is not here")]
