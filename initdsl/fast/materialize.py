@@ -95,6 +95,8 @@ def _materialize(model: nn.Module, policy: PolicyLike, device: torch.device | st
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     schedule = plan(model, policy, filename=filename)
+    if any(_is_sharded(t.tensor) for t in schedule.targets):
+        return _materialize_sharded(model, schedule, device, dtype, seed)
     real = [t.name for t in schedule.targets if not t.tensor.is_meta]
     if real:
         raise ValueError(
@@ -119,6 +121,80 @@ def _materialize(model: nn.Module, policy: PolicyLike, device: torch.device | st
     _install(schedule, fresh)
     _apply_defaults(model, defaults, zeroed, seed, unwritten)
     run(schedule, seed=seed, threads=threads, tensors=tensors_of(fresh), prepared=prepared)
+    return model
+
+
+def _is_sharded(tensor: Tensor) -> bool:
+    """Whether ``tensor`` is a ``torch.distributed`` DTensor (FSDP2, tensor parallel)."""
+    cls = type(tensor)
+    return any(base.__name__ == "DTensor" and base.__module__.startswith("torch.distributed")
+               for base in cls.__mro__)
+
+
+def _materialize_sharded(model: nn.Module, schedule: Schedule, device: torch.device,
+                         dtype: torch.dtype | None, seed: int | None) -> nn.Module:
+    """Each rank allocates and writes only its shards, with the single-process values.
+
+    ``model.to_empty`` allocates every rank's local shards (as FSDP2 and
+    DTensor expect); each tensor's box then gets exactly what a
+    single-process fast fill of the whole tensor puts there
+    (:func:`initdsl.fast.shards.fill_box`), its modifiers applied to the
+    part the rank holds. Supported: rules whose writes are draws or
+    constants; loads, user code and initializers fast mode runs whole are
+    not yet (a clear error, before anything is allocated).
+    """
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+
+    from ..core.distributions import Custom
+    from ..core.modifiers import Scale, ZeroRow
+    from .schedule import Draw
+    from .shards import fill_box
+
+    if dtype is not None:
+        raise InitValueError("materialize of a sharded model keeps each tensor's dtype; cast "
+                             "the model before sharding it")
+    finals: dict[str, Draw] = {}
+    for target in schedule.targets:
+        final = target.final
+        if final is None:
+            raise InitValueError(f"sharded materialize: {target.name} is written by no rule "
+                                 "(module defaults are not run on shards yet); give it one")
+        if not isinstance(final, Draw) or isinstance(final.dist, Custom):
+            raise InitValueError(f"sharded materialize: {target.name} is written by "
+                                 f"{final.describe() if hasattr(final, 'describe') else final}, "
+                                 "which is not built for sharded models yet (only draws and "
+                                 "constants)")
+        for alias in target.aliases:
+            finals[alias] = final
+    if seed is None:
+        seed = policy_seed(schedule.planner.scopes)
+    seed = resolve_seed(seed)
+    model.to_empty(device=device)
+    keys = {alias: target.key for target in schedule.targets for alias in target.aliases}
+    current = dict(model.named_parameters(remove_duplicate=False))
+    current.update(model.named_buffers(remove_duplicate=False))
+    done: set[int] = set()
+    with torch.no_grad():
+        for name, tensor in current.items():
+            if id(tensor) in done or name not in finals:
+                continue
+            done.add(id(tensor))
+            write = finals[name]
+            if _is_sharded(tensor):
+                local = tensor._local_tensor
+                _, offset = compute_local_shape_and_global_offset(
+                    tensor.shape, tensor.device_mesh, tensor.placements)
+            else:
+                local, offset = tensor.data, (0,) * tensor.dim()
+            fill_box(local, tuple(tensor.shape), tuple(offset), write.dist, seed, keys[name])
+            for modifier in write.then:
+                if isinstance(modifier, Scale):
+                    local.mul_(modifier.factor)
+                elif isinstance(modifier, ZeroRow) and modifier.row is not None:
+                    row = modifier.row % tensor.shape[0] - offset[0]
+                    if 0 <= row < local.shape[0]:
+                        local[row].zero_()
+            LEDGER.record(tensor, write.record)
     return model
 
 
