@@ -29,6 +29,13 @@ from .language.binding import compile_for, reported_at
 __all__ = ["apply"]
 
 
+def _sharded(model: nn.Module) -> bool:
+    from .core.walk import parameters  # iterative: any depth
+    from .fast.materialize import _is_sharded
+
+    return any(_is_sharded(tensor) for tensor in parameters(model))
+
+
 def apply(model: nn.Module, policy_or_text: Policy | str | os.PathLike[str], *,
           filename: str | None = None, mode: str = "exact", seed: int | None = None
           ) -> Provenance:
@@ -57,6 +64,14 @@ def apply(model: nn.Module, policy_or_text: Policy | str | os.PathLike[str], *,
     if seed is not None:
         seed = check_seed(seed)
     compiled = compile_for(model, policy_or_text, filename)
+    if mode == "exact" and _sharded(model):
+        raise InitValueError(
+            "exact mode replays torch's one global generator, so on a sharded model "
+            "(DTensor parameters: FSDP2, tensor parallel) its values would depend on the "
+            "sharding. Build the model on the meta device, shard it, and call "
+            "initdsl.materialize(model, policy, seed=S): each rank writes its shards with "
+            "the values of one process. For exact mode's own bytes, initialize on one rank "
+            "before sharding and let the sharding scatter it.")
     if mode == "fast":
         return apply_fast(model, compiled, seed=seed)
     if seed is not None:

@@ -111,3 +111,38 @@ def test_sharded_materialize_equals_one_process(tmp_path, world, how):
     if how == "fsdp":  # each rank holds about 1/world of the model
         assert got["local"] <= total / world + 2 * 64 * 3 + 300
 
+
+
+EXACT = """
+import os, sys, torch, torch.distributed as dist
+sys.path.insert(0, {repo!r})
+import initdsl
+from initdsl import zoo
+
+def main(rank, world, port):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+    model = zoo.gpt(vocab=50, dim=16, depth=1, heads=2, mlp=32, max_len=8)
+    fully_shard(model, mesh=init_device_mesh("cpu", (world,)))
+    try:
+        initdsl.apply(model, "Linear -> normal(std=0.02)")
+    except initdsl.InitValueError as error:
+        assert "initdsl.materialize" in str(error), error
+    else:
+        raise AssertionError("exact mode ran on a sharded model")
+    dist.destroy_process_group()
+
+if __name__ == "__main__":
+    import torch.multiprocessing as mp
+    mp.spawn(main, args=(2, int(sys.argv[1])), nprocs=2)
+"""
+
+
+def test_exact_mode_on_a_sharded_model_says_what_to_do_instead(tmp_path):
+    script = tmp_path / "exact.py"
+    script.write_text(EXACT.format(repo=str(REPO)))
+    result = subprocess.run([sys.executable, str(script), str(_port())], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
