@@ -352,13 +352,18 @@ def _group(findings: list[Finding], model: nn.Module, infer: Callable[[Any, str,
         done.update(f.name for f in members)
     left = _by_call([f for f in rest if f.name not in done])
     for _, members in sorted(left.items(), key=lambda item: everything.index(item[1][0].name)):
-        first = members[0]
-        args = infer(dict(first.args), first.word or "", members)
-        for pattern in _covering([f.name for f in members], everything):
-            rules.append(_Rule(f"param {pattern} -> {_call_text(first.word or '', args)}"
-                               f"{_modifiers(first)}", first.where,
-                               tuple(f.name for f in members)))
+        rules.extend(_param_rules(members, everything, infer))
     return rules
+
+
+def _param_rules(members: list[Finding], everything: list[str], infer: Callable[..., Any]
+                 ) -> list[_Rule]:
+    """``param`` rules for findings that share one call, with the fewest patterns."""
+    first = members[0]
+    args = infer(dict(first.args), first.word or "", members)
+    return [_Rule(f"param {pattern} -> {_call_text(first.word or '', args)}{_modifiers(first)}",
+                  first.where, tuple(f.name for f in members))
+            for pattern in _covering([f.name for f in members], everything)]
 
 
 def _indexed(name: str) -> tuple[str, int | None]:
@@ -650,12 +655,7 @@ def capture(factory: Callable[[], nn.Module], *, name: str | None = None) -> Cap
         redo = [by_name[name] for name, _, _ in mismatched]
         everything = [f.name for f in findings]
         for _, members in _by_call(redo).items():
-            first = members[0]
-            args = infer(dict(first.args), first.word or "", members)
-            for pattern in _covering([f.name for f in members], everything):
-                rules.append(_Rule(f"param {pattern} -> {_call_text(first.word or '', args)}"
-                                   f"{_modifiers(first)}", first.where,
-                                   tuple(f.name for f in members)))
+            rules.extend(_param_rules(members, everything, infer))
         text = _text(title, rules, findings, buffers)
         verified, mismatched = _verify(text, factory, findings)
     return Capture(text, len(rules), tuple(findings), tuple(verified), tuple(mismatched),
