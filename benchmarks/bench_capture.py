@@ -18,32 +18,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from interleaved import medians  # noqa: E402
 
 import initdsl  # noqa: E402
 from initdsl import zoo  # noqa: E402
-
-
-def medians(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for run in contenders.values():
-        run()  # warm up
-    for _ in range(repeats):
-        for name, run in contenders.items():
-            torch.manual_seed(0)
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return model
 
     rows = []
-    result = medians({"build": vit, "capture": lambda: initdsl.capture(vit)}, args.repeats)
+    result = medians({"build": vit, "capture": lambda: initdsl.capture(vit)}, args.repeats,
+                     setup=lambda: torch.manual_seed(0))
     rows.append(("ViT-B/16, timm's init", result["build"], result["capture"]))
     try:
         import transformers as T
@@ -73,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         config = T.GPT2Config(n_layer=layers, n_embd=dim, n_head=12 if dim % 12 == 0 else 4)
         result = medians({"build": lambda: T.GPT2LMHeadModel(config),
                           "capture": lambda: initdsl.capture(
-                              lambda: T.GPT2LMHeadModel(config))}, args.repeats)
+                              lambda: T.GPT2LMHeadModel(config))}, args.repeats,
+                         setup=lambda: torch.manual_seed(0))
         rows.append((f"HF GPT-2 {layers} x {dim}", result["build"], result["capture"]))
     print(f"median of {args.repeats}, seconds")
     for what, build, captured in rows:

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
+from interleaved import medians  # noqa: E402
 from torch import nn  # noqa: E402
 
 import initdsl  # noqa: E402
@@ -93,23 +92,6 @@ def today_gpt(depth: int, width: int) -> str:
     s = width ** -0.5
     lines.append(f"scope head {{ Linear -> trunc_normal(std={s!r}, a={-3 * s!r}, b={3 * s!r}) }}")
     return "\n".join(lines) + "\n"
-
-
-def medians(contenders: dict[str, Callable[[], object]], repeats: int,
-            setup: Callable[[], None] | None = None) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for run in contenders.values():  # warm up
-        if setup is not None:
-            setup()
-        run()
-    for _ in range(repeats):
-        for name, run in contenders.items():
-            if setup is not None:
-                setup()
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def timm_vit_replay(model: nn.Module) -> None:

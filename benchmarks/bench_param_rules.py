@@ -17,15 +17,13 @@ the two contenders interleaved run by run:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+from interleaved import medians  # noqa: E402
 
 from initdsl import zoo  # noqa: E402
 from initdsl.language.compiler import compile_policy  # noqa: E402
@@ -39,18 +37,6 @@ LAYER_POLICY = "Linear, Embedding -> normal(std=0.02, bias=0)\nLayerNorm -> cons
 PARAM_POLICY = ("Linear.weight -> normal(std=0.02)\nLinear.bias -> constant(0)\n"
                 "Embedding -> normal(std=0.02)\nLayerNorm -> constant(1, bias=0)\n"
                 "param **.proj.weight -> normal(std=0.002)\n")
-
-
-def medians(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for run in contenders.values():
-        run()  # warm up (Lark is never needed: the texts are valid)
-    for _ in range(repeats):
-        for name, run in contenders.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
