@@ -40,6 +40,10 @@ class Scale:
     def apply_(self, tensor: Any) -> None:
         tensor.mul_(self.factor)
 
+    def apply_part_(self, part: Any, rows: Any, shape: tuple[int, ...]) -> None:
+        """Apply to ``part`` of a ``shape`` tensor, holding its rows ``rows`` (a rank's shard)."""
+        part.mul_(self.factor)
+
     def describe(self) -> str:
         return f"scale({self.factor})"
 
@@ -62,6 +66,13 @@ class ZeroRow:
     def apply_(self, tensor: Any) -> None:
         if self.row is not None:
             tensor[self.row].zero_()
+
+    def apply_part_(self, part: Any, rows: Any, shape: tuple[int, ...]) -> None:
+        """Apply to ``part`` of a ``shape`` tensor, holding its rows ``rows`` (a rank's shard)."""
+        if self.row is not None:
+            local = (rows == self.row % shape[0]).nonzero()
+            if len(local):
+                part[int(local[0])].zero_()
 
     def describe(self) -> str:
         return f"zero_row({'none' if self.row is None else self.row})"

@@ -67,7 +67,7 @@ from .schedule import (
     plan,
 )
 
-__all__ = ["apply", "run", "prepare", "Prepared"]
+__all__ = ["apply", "run", "prepare", "Prepared", "run_jobs"]
 
 logger = logging.getLogger("initdsl")
 
@@ -193,7 +193,7 @@ def _segment(segment: Segment, seed: int, threads: int, resolve: Resolver,
             logger.info("load model from: %s", initializer.checkpoint)
         else:
             logger.info("load %s in model from: %s", initializer.prefix, initializer.checkpoint)
-    _parallel(jobs, threads)
+    run_jobs(jobs, threads)
     for tensor, write in written:
         if getattr(write, "then", ()):
             with torch.no_grad():
@@ -285,7 +285,7 @@ def _serial_kernels(active: bool) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _parallel(jobs: list[tuple[int, Job]], threads: int) -> None:
+def run_jobs(jobs: list[tuple[int, Job]], threads: int) -> None:
     """Run ``jobs`` on ``threads`` threads (the caller's included), largest first."""
     if not jobs:
         return

@@ -29,19 +29,18 @@ model on the meta device, as it was.
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor, nn
 
 from ..collector import no_gc
-from ..core.provenance import LEDGER, Origin, Record
 from ..core.seed import policy_seed
 from ..errors import InitValueError
 from ..language.binding import PolicyLike
+from .defaults import apply_defaults, defaults_needed
 from .executor import prepare, run, tensors_of
-from .rng import resolve_seed, seeded
-from .schedule import Copy, Opaque, Schedule, Target, plan
+from .rng import resolve_seed
+from .schedule import Copy, Schedule, Target, plan
+from .sharded import is_sharded, plan_shards, write_shards
 
 __all__ = ["materialize", "UNWRITTEN_CHOICES"]
 
@@ -49,7 +48,7 @@ UNWRITTEN_CHOICES = ("warn", "zeros", "error")
 
 
 def materialize(model: nn.Module, policy: PolicyLike = None, *,
-                device: torch.device | str | int = "cpu", dtype: torch.dtype | None = None,
+                device: torch.device | str | int | None = None, dtype: torch.dtype | None = None,
                 seed: int | None = None, threads: int | None = None,
                 filename: str | None = None, assign: bool = True,
                 unwritten: str = "warn") -> nn.Module:
@@ -59,7 +58,8 @@ def materialize(model: nn.Module, policy: PolicyLike = None, *,
         model: a module whose parameters and buffers are all on the meta device.
         policy: anything :func:`initdsl.plan` takes; ``None`` runs the
             modules' own ``init_cfg`` s.
-        device: where to allocate.
+        device: where to allocate (default: the CPU; for a sharded model, the
+            device type of its mesh).
         dtype: the dtype of floating-point parameters and buffers (default:
             as built); other tensors keep theirs.
         seed: the fast-mode seed (``None``: the policy's ``seed N``, else drawn
@@ -88,15 +88,18 @@ def materialize(model: nn.Module, policy: PolicyLike = None, *,
                             unwritten)
 
 
-def _materialize(model: nn.Module, policy: PolicyLike, device: torch.device | str | int,
+def _materialize(model: nn.Module, policy: PolicyLike, device: torch.device | str | int | None,
                  dtype: torch.dtype | None, seed: int | None, threads: int | None,
                  filename: str | None, assign: bool, unwritten: str) -> nn.Module:
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
+    if device is not None:
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
     schedule = plan(model, policy, filename=filename)
-    if any(_is_sharded(t.tensor) for t in schedule.targets):
-        return _materialize_sharded(model, schedule, device, dtype, seed)
+    if any(is_sharded(t.tensor) for t in schedule.targets):
+        return _materialize_sharded(model, schedule, device, dtype, seed, threads, unwritten)
+    if device is None:
+        device = torch.device("cpu")
     real = [t.name for t in schedule.targets if not t.tensor.is_meta]
     if real:
         raise ValueError(
@@ -106,11 +109,9 @@ def _materialize(model: nn.Module, policy: PolicyLike, device: torch.device | st
     def dtype_of(target):
         return _dtype(target.tensor, dtype)
 
-    defaults, zeroed = _defaults_needed(schedule)
+    defaults, zeroed = defaults_needed(schedule)
     if unwritten == "error" and zeroed:
-        raise InitValueError(
-            f"{len(zeroed)} tensors are written by no rule and no module default: "
-            f"{', '.join(t.name for t in zeroed[:10])}{' …' if len(zeroed) > 10 else ''}")
+        raise InitValueError(_unwritten_error(zeroed))
     if seed is None:
         seed = policy_seed(schedule.planner.scopes)  # the policy's `seed N`, if it has one
     seed = resolve_seed(seed)  # after validation: a refused run consumes no randomness
@@ -119,83 +120,59 @@ def _materialize(model: nn.Module, policy: PolicyLike, device: torch.device | st
 
     fresh = _allocate(schedule, device, dtype, assign)
     _install(schedule, fresh)
-    _apply_defaults(model, defaults, zeroed, seed, unwritten)
+    apply_defaults(model, defaults, zeroed, seed, unwritten)
     run(schedule, seed=seed, threads=threads, tensors=tensors_of(fresh), prepared=prepared)
     return model
 
 
-def _is_sharded(tensor: Tensor) -> bool:
-    """Whether ``tensor`` is a ``torch.distributed`` DTensor (FSDP2, tensor parallel)."""
-    cls = type(tensor)
-    return any(base.__name__ == "DTensor" and base.__module__.startswith("torch.distributed")
-               for base in cls.__mro__)
-
-
-def _materialize_sharded(model: nn.Module, schedule: Schedule, device: torch.device,
-                         dtype: torch.dtype | None, seed: int | None) -> nn.Module:
-    """Each rank allocates and writes only its shards, with the single-process values.
-
-    ``model.to_empty`` allocates every rank's local shards (as FSDP2 and
-    DTensor expect); each tensor's box then gets exactly what a
-    single-process fast fill of the whole tensor puts there
-    (:func:`initdsl.fast.shards.fill_box`), its modifiers applied to the
-    part the rank holds. Supported: rules whose writes are draws or
-    constants; loads, user code and initializers fast mode runs whole are
-    not yet (a clear error, before anything is allocated).
-    """
-    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
-
-    from ..core.distributions import Custom
-    from ..core.modifiers import Scale, ZeroRow
-    from .schedule import Draw
-    from .shards import fill_box
-
+def _materialize_sharded(model: nn.Module, schedule: Schedule, device: torch.device | None,
+                         dtype: torch.dtype | None, seed: int | None, threads: int | None,
+                         unwritten: str) -> nn.Module:
+    """Each rank allocates and writes only its shards, with the single-process values
+    (:mod:`initdsl.fast.sharded`); validated before anything is allocated."""
     if dtype is not None:
         raise InitValueError("materialize of a sharded model keeps each tensor's dtype; cast "
-                             "the model before sharding it")
-    finals: dict[str, Draw] = {}
-    for target in schedule.targets:
-        final = target.final
-        if final is None:
-            raise InitValueError(f"sharded materialize: {target.name} is written by no rule "
-                                 "(module defaults are not run on shards yet); give it one")
-        if not isinstance(final, Draw) or isinstance(final.dist, Custom):
-            raise InitValueError(f"sharded materialize: {target.name} is written by "
-                                 f"{final.describe() if hasattr(final, 'describe') else final}, "
-                                 "which is not built for sharded models yet (only draws and "
-                                 "constants)")
-        for alias in target.aliases:
-            finals[alias] = final
+                             "the model on meta before sharding it (model.to(dtype))")
+    real = [t.name for t in schedule.targets if not _local_is_meta(t.tensor)]
+    if real:
+        raise ValueError(
+            f"materialize() takes a model built on the meta device; {real[0]!r} (and "
+            f"{len(real) - 1} more) already holds data. Use initdsl.apply(model, policy, "
+            "mode='fast') to initialize a sharded model that is already allocated")
+    shards = plan_shards(schedule)
+    zeroed = [part.target for part in shards.parts
+              if part.write is None and not part.default and not part.target.writes]
+    if unwritten == "error" and zeroed:
+        raise InitValueError(_unwritten_error(zeroed))
     if seed is None:
         seed = policy_seed(schedule.planner.scopes)
     seed = resolve_seed(seed)
-    model.to_empty(device=device)
-    keys = {alias: target.key for target in schedule.targets for alias in target.aliases}
-    current = dict(model.named_parameters(remove_duplicate=False))
-    current.update(model.named_buffers(remove_duplicate=False))
-    done: set[int] = set()
-    with torch.no_grad():
-        for name, tensor in current.items():
-            if id(tensor) in done or name not in finals:
-                continue
-            done.add(id(tensor))
-            write = finals[name]
-            if _is_sharded(tensor):
-                local = tensor._local_tensor
-                _, offset = compute_local_shape_and_global_offset(
-                    tensor.shape, tensor.device_mesh, tensor.placements)
-            else:
-                local, offset = tensor.data, (0,) * tensor.dim()
-            fill_box(local, tuple(tensor.shape), tuple(offset), write.dist, seed, keys[name])
-            for modifier in write.then:
-                if isinstance(modifier, Scale):
-                    local.mul_(modifier.factor)
-                elif isinstance(modifier, ZeroRow) and modifier.row is not None:
-                    row = modifier.row % tensor.shape[0] - offset[0]
-                    if 0 <= row < local.shape[0]:
-                        local[row].zero_()
-            LEDGER.record(tensor, write.record)
+    if device is None:
+        device = _mesh_device(schedule)
+    model.to_empty(device=device)  # each rank's local shards: what FSDP2 and DTensor expect
+    write_shards(shards, seed, threads=threads, unwritten=unwritten)
     return model
+
+
+def _local_is_meta(tensor: Tensor) -> bool:
+    local = tensor._local_tensor if is_sharded(tensor) else tensor
+    return local.is_meta
+
+
+def _mesh_device(schedule: Schedule) -> torch.device:
+    """The device the model's meshes are on (the current one of its type)."""
+    for target in schedule.targets:
+        if is_sharded(target.tensor):
+            kind = target.tensor.device_mesh.device_type
+            if kind == "cuda":
+                return torch.device("cuda", torch.cuda.current_device())
+            return torch.device(kind)
+    return torch.device("cpu")
+
+
+def _unwritten_error(zeroed: list[Target]) -> str:
+    return (f"{len(zeroed)} tensors are written by no rule and no module default: "
+            f"{', '.join(t.name for t in zeroed[:10])}{' …' if len(zeroed) > 10 else ''}")
 
 
 def _dtype(tensor: Tensor, dtype: torch.dtype | None) -> torch.dtype:
@@ -247,84 +224,3 @@ def _install(schedule: Schedule, fresh: dict[int, Tensor]) -> None:
                 module._buffers[attr] = value
         # The run writes through the resolver: point it at the installed tensor.
         fresh[id(target.tensor)] = value
-
-
-def _planned(target: Target) -> bool:
-    return any(not isinstance(w, Opaque) for w in target.writes)
-
-
-def _defaults_needed(schedule: Schedule) -> tuple[list[tuple[str, nn.Module, list[Target], str]],
-                                                   list[Target]]:
-    """Which modules' defaults to run, and which tensors no default covers.
-
-    A module is reset only if one of its *own* tensors is written by no
-    planned step; which method covers it is decided from the module's
-    methods, and checked again after the call (version counters).
-    """
-    owned: dict[int, tuple[str, nn.Module, list[Target]]] = {}
-    for target in schedule.targets:
-        if _planned(target):
-            continue
-        module, _ = target.slots[0]
-        entry = owned.setdefault(id(module), (target.owner, module, []))
-        entry[2].append(target)
-    defaults: list[tuple[str, nn.Module, list[Target], str]] = []
-    zeroed: list[Target] = []
-    for path, module, targets in owned.values():
-        only_buffers = all(t.kind == "buffer" for t in targets)
-        if only_buffers and callable(getattr(module, "reset_running_stats", None)):
-            defaults.append((path, module, targets, "reset_running_stats"))
-        elif callable(getattr(module, "reset_parameters", None)):
-            defaults.append((path, module, targets, "reset_parameters"))
-        else:
-            zeroed.extend(t for t in targets if not t.writes)
-            defaults.append((path, module, targets, ""))
-    return defaults, zeroed
-
-
-def _apply_defaults(model: nn.Module, defaults: list[tuple[str, nn.Module, list[Target], str]],
-                    zeroed: list[Target], seed: int, unwritten: str) -> None:
-    silent: list[str] = []
-    for path, module, targets, method in defaults:
-        tensors = [_current(t) for t in targets]
-        versions = [t._version for t in tensors]
-        if method == "reset_running_stats":  # fills only: nothing to seed
-            with torch.no_grad():
-                module.reset_running_stats()
-        elif method:
-            devices = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
-            with seeded(seed, f"default|{path}", devices), torch.no_grad():
-                getattr(module, method)()
-        if method:
-            record = Record(writer=f"{type(module).__name__}.{method}",
-                            origin=Origin(path, via="default"),
-                            text=f"Initialized by `{method}` of {type(module).__name__} "
-                                 "(materialize: no rule writes it)")
-            for target, tensor in zip(targets, tensors):
-                if target.kind == "parameter":
-                    LEDGER.record(tensor, record)
-        for target, tensor, version in zip(targets, _tensors(targets), versions):
-            if tensor._version == version:
-                # Nothing covered it: never leave uninitialized memory behind.
-                with torch.no_grad():
-                    tensor.zero_()
-                if target not in zeroed and not target.writes:
-                    silent.append(target.name)
-                if target.kind == "parameter":
-                    LEDGER.record(tensor, Record(writer=None))
-    names = [t.name for t in zeroed] + silent
-    if names and unwritten == "warn":
-        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
-        warnings.warn(
-            f"materialize: no rule writes {len(names)} tensors of {type(model).__name__} and "
-            f"their modules have no reset_parameters()/reset_running_stats() that does; they "
-            f"were filled with zeros: {shown}", stacklevel=3)
-
-
-def _current(target: Target) -> Tensor:
-    module, attr = target.slots[0]
-    return module._parameters[attr] if target.kind == "parameter" else module._buffers[attr]
-
-
-def _tensors(targets: list[Target]) -> list[Tensor]:
-    return [_current(t) for t in targets]

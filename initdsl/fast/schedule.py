@@ -578,11 +578,20 @@ def _plannable(module: nn.Module) -> bool:
     cls = type(module)
     if cls._load_from_state_dict not in _STANDARD_LOADERS:
         return False
-    if module._load_state_dict_pre_hooks or module._load_state_dict_post_hooks:
+    hooks = (*module._load_state_dict_pre_hooks.values(),
+             *module._load_state_dict_post_hooks.values())
+    if not all(_is_fsdp_hook(hook) for hook in hooks):
         return False
     if getattr(cls, "set_extra_state", nn.Module.set_extra_state) is not nn.Module.set_extra_state:
         return False
     return not any(p is not None and nn.parameter.is_lazy(p) for p in module._parameters.values())
+
+
+def _is_fsdp_hook(hook: Any) -> bool:
+    """FSDP2's own post-load hook (it re-points the sharded parameter at the loaded local
+    data): a planned copy into the shard does what it would, so it does not stop planning."""
+    hook = getattr(hook, "hook", hook)  # torch wraps some hooks in a _WrappedHook
+    return getattr(hook, "__module__", "").startswith("torch.distributed.fsdp.")
 
 
 def _resolve_load(step: Load) -> tuple[list[tuple[Tensor, str, Tensor]], LoadReport] | None:
