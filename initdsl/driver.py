@@ -31,14 +31,14 @@ __all__ = ["apply"]
 
 def _sharded(model: nn.Module) -> bool:
     from .core.walk import parameters  # iterative: any depth
-    from .fast.materialize import _is_sharded
+    from .fast.sharded import is_sharded
 
-    return any(_is_sharded(tensor) for tensor in parameters(model))
+    return any(is_sharded(tensor) for tensor in parameters(model))
 
 
 def apply(model: nn.Module, policy_or_text: Policy | str | os.PathLike[str], *,
-          filename: str | None = None, mode: str = "exact", seed: int | None = None
-          ) -> Provenance:
+          filename: str | None = None, mode: str = "exact", seed: int | None = None,
+          scatter: bool = False) -> Provenance:
     """Initialize ``model`` with a policy (text, a file's path, or parsed); return its provenance.
 
     Everything is checked first — syntax, initializer names and arguments,
@@ -54,6 +54,13 @@ def apply(model: nn.Module, policy_or_text: Policy | str | os.PathLike[str], *,
     filled in parallel. ``seed=None`` draws the seed from torch's global
     generator. In exact mode a ``seed`` is ``torch.manual_seed(seed)`` first.
 
+    On a model torch.distributed has sharded (``DTensor`` parameters: FSDP2,
+    tensor parallel), fast mode writes each rank's shards with the values of
+    one process (docs/distributed.md). Exact mode cannot be computed per
+    shard; ``scatter=True`` runs it on rank 0 on whole tensors and scatters
+    the shards (:mod:`initdsl.scatter`), and without it exact mode on a
+    sharded model is an :class:`~initdsl.InitValueError`.
+
     Example:
         >>> prov = apply(model, "Conv2d -> kaiming(mode=fan_out)\\nLinear -> normal(std=0.01)")
         >>> str(prov["conv1.weight"].origin)
@@ -64,14 +71,27 @@ def apply(model: nn.Module, policy_or_text: Policy | str | os.PathLike[str], *,
     if seed is not None:
         seed = check_seed(seed)
     compiled = compile_for(model, policy_or_text, filename)
-    if mode == "exact" and _sharded(model):
+    sharded = _sharded(model)
+    if scatter and not (sharded and mode == "exact"):
+        raise InitValueError("scatter=True is for exact mode on a sharded model (DTensor "
+                             "parameters); fast mode writes each rank's shards directly")
+    if mode == "exact" and sharded and not scatter:
         raise InitValueError(
             "exact mode replays torch's one global generator, so on a sharded model "
             "(DTensor parameters: FSDP2, tensor parallel) its values would depend on the "
             "sharding. Build the model on the meta device, shard it, and call "
             "initdsl.materialize(model, policy, seed=S): each rank writes its shards with "
-            "the values of one process. For exact mode's own bytes, initialize on one rank "
-            "before sharding and let the sharding scatter it.")
+            "the values of one process. For exact mode's own bytes, pass scatter=True: "
+            "rank 0 initializes the whole model and scatters the shards.")
+    if sharded:
+        if mode == "fast":
+            from .fast.sharded import apply_sharded
+
+            apply_sharded(model, compiled, seed=seed)
+            return provenance(model)
+        from .scatter import apply_exact_and_scatter
+
+        return apply_exact_and_scatter(model, compiled, seed)
     if mode == "fast":
         return apply_fast(model, compiled, seed=seed)
     if seed is not None:

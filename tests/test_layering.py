@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("initdsl.core",)),
     ("language", ("initdsl.language", "initdsl.grammar")),
     ("fast", ("initdsl.fast",)),
-    ("driver", ("initdsl.driver",)),
+    ("driver", ("initdsl.driver", "initdsl.scatter")),
     ("tools", ("initdsl.tools", "initdsl.zoo", "initdsl.mmengine")),
     ("api", ("initdsl", "initdsl.__main__")),
 ]
