@@ -7,6 +7,7 @@ missing, unexpected and shape-mismatched keys are reported, never raised.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -270,9 +271,42 @@ def _read_safetensors(path: str, map_location: Any) -> Any:
                     shapes[key] = torch.empty(part.get_shape(), dtype=dtype, device="meta")
             return shapes
         device = map_location if isinstance(map_location, (str, torch.device)) else "cpu"
+        if torch.device(device).type == "cpu":
+            return _mapped_safetensors(path, safe_open)
         return load_file(path, device=str(device))
     except Exception as error:  # noqa: BLE001 - safetensors raises its own SafetensorError
         raise _unreadable(path, f"it is not a safetensors file ({_first_line(error)})") from None
+
+
+def _mapped_safetensors(path: str, safe_open: Any) -> dict[str, torch.Tensor]:
+    """Every tensor of a ``.safetensors`` file as a view of the file mapped into memory
+    (copy-on-write, as ``torch.load(mmap=True)`` maps a ``.pt``): bytes are read when used,
+    so a rank that copies rows 4096-8191 of a tensor reads only those rows.
+
+    safetensors validates the file (``safe_open``) and reads what it cannot map here (a
+    dtype torch views differently, a tensor not aligned to its element size) itself.
+    """
+    with safe_open(path, framework="pt") as handle:
+        # The order load_file gives (by offset since safetensors 0.6; sorted before).
+        keys = list(handle.offset_keys() if hasattr(handle, "offset_keys") else handle.keys())
+        with open(path, "rb") as file:
+            length = int.from_bytes(file.read(8), "little")
+            header = json.loads(file.read(length))
+        storage = torch.UntypedStorage.from_file(path, shared=False,
+                                                 nbytes=os.path.getsize(path))
+        tensors: dict[str, torch.Tensor] = {}
+        for key in keys:
+            entry = header[key]
+            dtype = _SAFETENSORS_DTYPES.get(entry["dtype"])
+            start, end = (8 + length + offset for offset in entry["data_offsets"])
+            if dtype is None or start % dtype.itemsize:
+                tensors[key] = handle.get_tensor(key)
+                continue
+            # A storage of its own bytes (a view of the mapping): torch.save of one
+            # tensor writes that tensor, not the file.
+            flat = torch.empty(0, dtype=dtype).set_(storage[start:end])
+            tensors[key] = flat.view(entry["shape"])
+    return tensors
 
 
 def _unreadable(path: str, why: str) -> CheckpointFormatError:

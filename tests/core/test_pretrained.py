@@ -203,6 +203,52 @@ def test_safetensors(tmp_path, source):
     assert _same(model, source)
 
 
+def test_safetensors_are_read_as_the_file_mapped_into_memory(tmp_path):
+    """Every dtype as safetensors reads it, in its order; the tensors are views of the
+    mapped file (copy-on-write: writing one leaves the file alone)."""
+    safetensors = pytest.importorskip("safetensors.torch")
+    from initdsl.core.checkpoint import _read_file
+
+    state = {"w": torch.randn(5, 3), "i8": torch.arange(7, dtype=torch.int8),
+             "f64": torch.tensor(3.0, dtype=torch.float64), "empty": torch.zeros(0, 4),
+             "mask": torch.tensor([True, False]), "bf16": torch.randn(3).bfloat16()}
+    if hasattr(torch, "float8_e4m3fn"):  # no view for it here: safetensors reads it
+        state["f8"] = torch.randn(2).to(torch.float8_e4m3fn)
+    path = str(tmp_path / "all.safetensors")
+    safetensors.save_file(state, path)
+    expected = safetensors.load_file(path)
+    got = _read_file(path, "cpu", True)
+    assert list(got) == list(expected)
+    for key, tensor in expected.items():
+        assert got[key].dtype == tensor.dtype and got[key].shape == tensor.shape
+        assert torch.equal(got[key].reshape(-1).view(torch.uint8),
+                           tensor.reshape(-1).view(torch.uint8)), key
+    assert got["w"].untyped_storage().nbytes() == 5 * 3 * 4  # its bytes, not the file
+    got["w"].add_(1)
+    assert torch.equal(safetensors.load_file(path)["w"], expected["w"])
+
+
+def test_a_slice_of_a_mapped_safetensors_tensor_reads_only_the_slice(tmp_path):
+    """What a rank of a sharded load does: rows of a 256 MiB tensor cost their pages."""
+    safetensors = pytest.importorskip("safetensors.torch")
+    from initdsl.core.checkpoint import _read_file
+
+    def resident() -> int:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        pytest.skip("no /proc/self/status")
+
+    path = str(tmp_path / "big.safetensors")
+    safetensors.save_file({"w": torch.ones(8192, 8192)}, path)  # 256 MiB
+    before = resident()
+    tensor = _read_file(path, "cpu", True)["w"]
+    rows = tensor.narrow(0, 1024, 1024).clone()  # 1/8 of it: 32 MiB
+    grown = resident() - before
+    assert rows.sum().item() == 1024 * 8192
+    assert grown < 96 * 2**20, f"reading 32 MiB of rows took {grown / 2**20:.0f} MiB"
+
+
 def test_weights_only_refuses_custom_objects(tmp_path, source):
     path = tmp_path / "unsafe.pth"
     torch.save({"state_dict": source.state_dict(), "meta": Meta(3)}, path)
