@@ -25,7 +25,10 @@ class                          raised where mmengine raises
 
 from __future__ import annotations
 
+import os
 import pickle
+import sys
+import warnings
 from collections.abc import Iterable
 
 from .diagnostics import Diagnostic, Span, printable, render_all
@@ -47,7 +50,21 @@ __all__ = [
     "PolicyFileError",
     "PolicyError",
     "shown",
+    "warn_caller",
 ]
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first frame outside initdsl: the user's call,
+    however deep inside the package the warning is raised (``skip_file_prefixes``, which
+    does this, is Python 3.12+)."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level + 1)
+
 
 #: The longest value a message quotes whole.
 SHOWN = 200

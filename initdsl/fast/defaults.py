@@ -11,12 +11,11 @@ listed in a warning. Shared by single-process and sharded materialize
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor, nn
 
 from ..core.provenance import LEDGER, Origin, Record
+from ..errors import warn_caller
 from .rng import seeded
 from .schedule import Opaque, Schedule, Target
 
@@ -112,7 +111,7 @@ def apply_defaults(model: nn.Module, defaults: list[Default],
                     LEDGER.record(tensor, Record(writer=None))
     names = [t.name for t in zeroed] + silent
     if names and unwritten == "warn":
-        warnings.warn(unwritten_warning(model, names), stacklevel=3)
+        warn_caller(unwritten_warning(model, names))
 
 
 def current(target: Target) -> Tensor:

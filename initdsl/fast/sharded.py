@@ -29,7 +29,6 @@ refused before anything is allocated, with the alternatives.
 from __future__ import annotations
 
 import logging
-import warnings
 
 import attrs
 import torch
@@ -39,7 +38,7 @@ from ..core.distributions import Custom
 from ..core.provenance import LEDGER, Record
 from ..core.runner import active_run
 from ..core.seed import policy_seed
-from ..errors import InitValueError
+from ..errors import InitValueError, warn_caller
 from ..language.binding import PolicyLike
 from .defaults import (
     call_default,
@@ -216,7 +215,7 @@ def write_shards(plan: ShardPlan, seed: int, *, threads: int | None = None,
                 module._is_init = True
     names = [part.target.name for part in zeroed]
     if names and unwritten == "warn" and _reporting():
-        warnings.warn(unwritten_warning(model, names), stacklevel=3)
+        warn_caller(unwritten_warning(model, names))
 
 
 def _reporting() -> bool:
