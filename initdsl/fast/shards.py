@@ -52,13 +52,19 @@ def local_indices(tensor: Tensor, cache: dict | None = None) -> Selection:
     dimension (the shard placements of other dimensions act as
     replication): DTensor's own splitting rules, uneven shards and FSDP2's
     strided shards included, with no communication (``src_data_rank=None``).
+    ``cache`` (a dict) shares the work between the tensors of one model.
     """
     mesh, placements = tensor.device_mesh, tuple(tensor.placements)
-    return tuple(_dim_indices(mesh, placements, tensor.dim(), dim, size)
-                 for dim, size in enumerate(tensor.shape))
+    cache = {} if cache is None else cache  # one per plan: no mesh outlives its group
+    out = []
+    for dim, size in enumerate(tensor.shape):
+        key = (mesh, placements, tensor.dim(), dim, size)
+        if key not in cache:
+            cache[key] = _dim_indices(mesh, placements, tensor.dim(), dim, size)
+        out.append(cache[key])
+    return tuple(out)
 
 
-@functools.lru_cache(maxsize=4096)
 def _dim_indices(mesh, placements: tuple, ndim: int, dim: int, size: int) -> Tensor:
     from torch.distributed.tensor import Replicate, Shard, distribute_tensor
 
