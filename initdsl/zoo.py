@@ -604,14 +604,25 @@ def _titan_classes(B: Bases) -> type:
             return self.wqkv(x)
 
     class RoPE(B.module):
-        """Rotary embedding: the non-persistent complex buffer ``cache``, computed at build."""
+        """Rotary embedding: the non-persistent complex buffer ``cache``, computed at build
+        and again by ``reset_parameters`` (what ``materialize`` runs for a model built on
+        meta, where the build computed nothing)."""
 
         def __init__(self, head_dim: int, max_seq_len: int, theta: float) -> None:
             B.setup(self, None)
-            freqs = 1.0 / theta ** (torch.arange(0, head_dim, 2)[: head_dim // 2].float() / head_dim)
-            angles = torch.outer(torch.arange(max_seq_len).float(), freqs)
-            self.register_buffer("cache", torch.polar(torch.ones_like(angles), angles),
-                                 persistent=False)
+            self.head_dim, self.max_seq_len, self.theta = head_dim, max_seq_len, theta
+            self.register_buffer("cache", self._angles(None), persistent=False)
+
+        def _angles(self, device: torch.device | None) -> Tensor:
+            d = self.head_dim
+            exponents = torch.arange(0, d, 2, device=device)[: d // 2].float() / d
+            freqs = 1.0 / self.theta ** exponents
+            angles = torch.outer(torch.arange(self.max_seq_len, device=device).float(), freqs)
+            return torch.polar(torch.ones_like(angles), angles)
+
+        def reset_parameters(self) -> None:
+            with torch.no_grad():
+                self.cache.copy_(self._angles(self.cache.device))
 
     class Attention(B.module):
         """``qkv_linear.wqkv``, ``wo`` and ``rope`` (no biases)."""
