@@ -1,4 +1,4 @@
-"""Scenarios run on every rank of a gloo group (``python sharded_scenarios.py WORLD OUT PORT
+"""Scenarios run on every rank of a gloo group (``python sharded_scenarios.py WORLD OUT
 CKPT_DIR``) and in one process (``single(...)``) by tests/fast/test_sharded_materialize.py.
 
 Each scenario builds a model on meta, shards it (or not, ``world=0``: the
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -235,10 +234,11 @@ def checkpoints(directory):
     save_file({k: v.contiguous() for k, v in state.items()}, f"{directory}/gpt.safetensors")
 
 
-def main(rank, world, out, port, ckpt_dir):
+def main(rank, world, out, ckpt_dir):
     import torch.distributed as dist
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # A file rendezvous: no port to pick and lose to another process.
+    dist.init_process_group("gloo", init_method=f"file://{out}.store", rank=rank,
+                            world_size=world)
     results = {}
     for name in available():
         result = run(name, world, ckpt_dir)
@@ -255,10 +255,12 @@ def main(rank, world, out, port, ckpt_dir):
         results[name] = result
     if rank == 0:
         torch.save(results, out)
+    # Every rank leaves together: gloo can abort a process whose peer has torn down first.
+    dist.barrier()
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
     import torch.multiprocessing as mp
-    world, out, port, ckpt_dir = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    mp.spawn(main, args=(world, out, port, ckpt_dir), nprocs=world)
+    world, out, ckpt_dir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    mp.spawn(main, args=(world, out, ckpt_dir), nprocs=world)

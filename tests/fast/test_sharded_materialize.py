@@ -12,7 +12,6 @@ and messages come from rank 0 only.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,12 +27,6 @@ pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_avai
 pytest.importorskip("safetensors")
 
 SCRIPT = Path(scenarios.__file__)
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +61,7 @@ def _sharded(world, checkpoint_dir, tmp_path_factory):
     if world not in _RUNS:
         out = tmp_path_factory.mktemp(f"world{world}") / "results.pt"
         result = subprocess.run([sys.executable, str(SCRIPT), str(world), str(out),
-                                 str(_port()), str(checkpoint_dir)],
+                                 str(checkpoint_dir)],
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-4000:]
         _RUNS[world] = torch.load(out, weights_only=False)
