@@ -53,8 +53,9 @@ if TYPE_CHECKING:
     from torch import nn
 
     from .explain import Explanation
+    from .project import Project
 
-__all__ = ["LintResult", "lint", "known_layer_names", "missing_checkpoints"]
+__all__ = ["LintResult", "lint", "known_layer_names", "missing_checkpoints", "noqa_codes"]
 
 #: The schemes a checkpoint may be read from (anything else with ``://`` is ``E203``).
 _SCHEMES = ("http://", "https://", "file://")
@@ -70,13 +71,19 @@ class LintResult:
     explanation: Explanation | None = None
 
 
-def lint(text: str, filename: str, model: nn.Module | None = None) -> LintResult:
+def lint(text: str, filename: str, model: nn.Module | None = None, *,
+         project: Project | None = None) -> LintResult:
     """Every diagnostic for the policy ``text`` (named ``filename``), sorted by position.
 
     With ``model`` (build it on the ``meta`` device: nothing is written or
     allocated) the model rules run too. Rules that need a compiled policy
     run only when the policy has no errors of the language; rules about
     what a run leaves behind only when the run would not fail.
+
+    A lint finding is dropped when ``project``'s ``select``/``ignore`` leave
+    its code out, or when its line ends in ``# noqa`` (every code) or
+    ``# noqa: W201, E202`` (those); the language's own errors never are
+    (:func:`~initdsl.tools.project.always_reported`).
     """
     policy, found = parse_recovering(text, filename)
     found = list(found) + check(policy)
@@ -94,7 +101,42 @@ def lint(text: str, filename: str, model: nn.Module | None = None) -> LintResult
                                            failing=_errors(found))
         found += more
     found.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
-    return LintResult(tuple(found), text, explanation)
+    return LintResult(tuple(_kept(found, text, project)), text, explanation)
+
+
+#: A noqa comment, bare or with codes after a colon (as flake8 and ruff write it).
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?",
+                   re.IGNORECASE)
+
+
+def noqa_codes(line: str) -> frozenset[str] | None:
+    """The codes a ``# noqa`` comment on ``line`` suppresses (empty: all); ``None``: none."""
+    match = _NOQA.search(line)
+    if match is None:
+        return None
+    codes = match.group("codes")
+    return frozenset(re.split(r"[\s,]+", codes.upper())) if codes else frozenset()
+
+
+def _kept(found: list[Diagnostic], text: str, project: Project | None) -> list[Diagnostic]:
+    from .findings import about_the_model
+    from .project import always_reported
+
+    lines = text.split("\n")
+    kept = []
+    for diagnostic in found:
+        code = diagnostic.code
+        if not always_reported(code):
+            if project is not None and not project.reports(code):
+                continue
+            span = diagnostic.span
+            if span is not None and not about_the_model(diagnostic) and \
+                    0 < span.line <= len(lines):
+                codes = noqa_codes(lines[span.line - 1])
+                if codes is not None and (not codes or code in codes):
+                    continue
+        kept.append(diagnostic)
+    return kept
 
 
 def _errors(diagnostics: list[Diagnostic]) -> bool:
