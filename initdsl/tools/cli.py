@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+import attrs
+
 from ..version import __version__
 from .literals import InputError, read_init_cfg
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from ..diagnostics import Diagnostic
     from ..errors import PolicyError
     from .explain import Explanation, Parameter, Writer
+    from .project import Project
 
 __all__ = ["main", "build_parser", "render_explanation", "read_init_cfg", "Style",
            "JSON_VERSION"]
@@ -418,13 +421,38 @@ def _load_factory(spec: str) -> None:
     load_factory(spec)
 
 
-def _import_modules(args: argparse.Namespace) -> None:
-    """``--import MODULE``: import each (a dotted name, or a ``.py`` file) before anything is
-    checked, so that the initializers it registers are known."""
+def _import_modules(args: argparse.Namespace, project: Project | None = None) -> None:
+    """``imports`` of the project, then ``--import MODULE``: import each (a dotted name, or a
+    ``.py`` file) before anything is checked, so that the initializers it registers are
+    known."""
     from .modelspec import import_target
 
-    for target in getattr(args, "imports", None) or ():
+    for target in (*(project.imports if project else ()), *(getattr(args, "imports", None)
+                                                            or ())):
         import_target(target)
+
+
+def _project(path: str) -> Project:
+    """The ``[tool.initdsl]`` configuration for a file (for stdin: the current directory);
+    its directory goes on ``sys.path`` so that its model specs and imports resolve there."""
+    from .project import ProjectError, find_project
+
+    try:
+        project = find_project(os.getcwd() if path == "-" else path)
+    except ProjectError as error:
+        raise UsageError(str(error)) from None
+    if project.root is not None and str(project.root) not in sys.path:
+        sys.path.insert(0, str(project.root))
+    return project
+
+
+def _model_spec(args: argparse.Namespace, path: str, project: Project) -> str:
+    """``--model``, else the project's model for ``path``; a usage error if neither says."""
+    spec = args.model or project.model_for(path)
+    if spec is None:
+        raise UsageError("no model: pass --model SPEC, or set `model` (or a `models` glob "
+                         "for this file) in [tool.initdsl] of pyproject.toml (docs/cli.md)")
+    return spec
 
 
 # -- lint ----------------------------------------------------------------------------------
@@ -434,48 +462,81 @@ def _cmd_lint(args: argparse.Namespace, style: Style) -> int:
     from .findings import exit_code
     from .lint import lint
 
-    _import_modules(args)
-    model = _build_model(args.model, args.device) if args.model else None
     results = []
     unreadable: list[str] = []
+    models: dict[str, Any] = {}
+    projects: dict[str, Project] = {}
+    imported = False
     for path in args.files:
+        folder = os.path.dirname(os.path.abspath(path)) if path != "-" else os.getcwd()
+        if folder not in projects:
+            projects[folder] = _with_flags(_project(path), args)
+        project = projects[folder]
+        if not imported:
+            _import_modules(args, project)
+            imported = True
+        spec = args.model or project.model_for(path)
+        if spec is not None and spec not in models:
+            models[spec] = _build_model(spec, args.device)
         try:
             source = _read(path)
         except UnreadableFile as error:
             # Reported, and the other files are still linted; exit 2 at the end.
             unreadable.append(error.report(args.command))
             continue
-        results.append(lint(source, _name(path), model))
+        results.append(lint(source, _name(path), models.get(spec) if spec else None,
+                            project=project))
+    strict = args.strict if args.strict is not None else any(p.strict for p in projects.values())
     diagnostics = [d for result in results for d in result.diagnostics]
     counts = Counter(d.severity for d in diagnostics)
     files = len(results) + len(unreadable)
-    if args.json:
+    summary = {"files": files, "errors": counts["error"], "warnings": counts["warning"],
+               "info": counts["info"], "unreadable": len(unreadable)}
+    output = "json" if args.json else args.output_format
+    if output == "json":
         _write(sys.stdout, _dump_json({
             "command": "lint",
             "model": args.model,
             "diagnostics": [_diagnostic_json(d) for d in diagnostics],
             "unreadable": unreadable,
-            "summary": {"files": files, "errors": counts["error"],
-                        "warnings": counts["warning"], "info": counts["info"],
-                        "unreadable": len(unreadable)},
+            "summary": summary,
         }))
+    elif output == "github":
+        from .report_formats import github_annotations
+
+        _write(sys.stdout, github_annotations(diagnostics))
+    elif output == "sarif":
+        from .report_formats import sarif
+
+        _write(sys.stdout, json.dumps(sarif(diagnostics), indent=2))
     else:
         blocks = [_render_diagnostics(r.diagnostics, r.source, style) for r in results
                   if r.diagnostics]
         if blocks:
             _write(sys.stdout, "\n\n".join(blocks) + "\n\n")
-        for text in unreadable:
-            _write(sys.stderr, text)
         parts = [_plural(counts[s], n) for s, n in
                  (("error", "error"), ("warning", "warning"), ("info", "note")) if counts[s]]
-        summary = (f"Found {', '.join(parts)} in {_plural(files, 'file')}" if parts
-                   else f"No findings in {_plural(files, 'file')}")
+        text = (f"Found {', '.join(parts)} in {_plural(files, 'file')}" if parts
+                else f"No findings in {_plural(files, 'file')}")
         if unreadable:
-            summary += f"; {_plural(len(unreadable), 'file')} could not be read"
-        _write(sys.stdout, summary + ".")
+            text += f"; {_plural(len(unreadable), 'file')} could not be read"
+        _write(sys.stdout, text + ".")
+    if output != "json":
+        for message in unreadable:
+            _write(sys.stderr, message)
     if unreadable:
         return 2
-    return exit_code(diagnostics, args.strict)
+    return exit_code(diagnostics, strict)
+
+
+def _with_flags(project: Project, args: argparse.Namespace) -> Project:
+    """The project's settings with the command line's ``--select``/``--ignore`` over them."""
+    changes = {}
+    if args.select is not None:
+        changes["select"] = tuple(c.strip() for c in args.select.split(",") if c.strip())
+    if args.ignore is not None:
+        changes["ignore"] = tuple(c.strip() for c in args.ignore.split(",") if c.strip())
+    return attrs.evolve(project, **changes) if changes else project
 
 
 # -- explain -------------------------------------------------------------------------------
@@ -600,7 +661,9 @@ def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
     from .lint import missing_checkpoints
     from .lint_model import explanation_diagnostics
 
-    _import_modules(args)
+    project = _project(args.policy)
+    args.model = _model_spec(args, args.policy, project)
+    _import_modules(args, project)
     _load_factory(args.model)  # first: the model's file may register initializers
     source = _read(args.policy)
     err_style = Style.for_stream(sys.stderr, args.color)
@@ -767,7 +830,9 @@ def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
             check_seed(args.seed)
         except InitError as error:
             raise UsageError(f"--seed: {error}") from None
-    _import_modules(args)
+    project = _project(args.policy)
+    args.model = _model_spec(args, args.policy, project)
+    _import_modules(args, project)
     _load_factory(args.model)  # first: the model's file may register initializers
     source = _read(args.policy)
     err_style = Style.for_stream(sys.stderr, args.color)
@@ -885,8 +950,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("files", metavar="FILE", nargs="+")
     sub.add_argument("--model", metavar="SPEC", help=spec_help)
     sub.add_argument("--device", default="meta", metavar="DEVICE", help=device_help)
-    sub.add_argument("--json", action="store_true", help="print JSON (docs/cli.md)")
-    sub.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    sub.add_argument("--json", action="store_true",
+                     help="print JSON (docs/cli.md); the same as --output-format json")
+    sub.add_argument("--output-format", choices=("text", "json", "github", "sarif"),
+                     default="text", help="text (default); json; github: workflow "
+                     "annotations; sarif: SARIF 2.1.0 (code scanning)")
+    sub.add_argument("--strict", action=argparse.BooleanOptionalAction, default=None,
+                     help="exit 1 on warnings too (default: `strict` of [tool.initdsl])")
+    sub.add_argument("--select", metavar="CODES", help="comma-separated code prefixes to "
+                     "report (replaces `select` of [tool.initdsl])")
+    sub.add_argument("--ignore", metavar="CODES", help="comma-separated code prefixes not "
+                     "to report (replaces `ignore` of [tool.initdsl])")
     importing(sub)
     sub.set_defaults(run=_cmd_lint)
 
@@ -897,7 +971,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "model is built on the meta device; nothing is allocated or "
                               "written.")
     sub.add_argument("policy", metavar="POLICY")
-    sub.add_argument("--model", metavar="SPEC", required=True, help=spec_help)
+    sub.add_argument("--model", metavar="SPEC",
+                     help=spec_help + " (default: the model of [tool.initdsl])")
     sub.add_argument("--device", default="meta", metavar="DEVICE", help=device_help)
     sub.add_argument("--json", action="store_true", help="print JSON (docs/cli.md)")
     sub.add_argument("--expand", action="store_true",

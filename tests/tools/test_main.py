@@ -27,7 +27,7 @@ def test_console_script():
 
 @pytest.mark.parametrize("args, message", [
     (["lint"], "the following arguments are required: FILE"),
-    (["explain", "x.init"], "the following arguments are required: --model"),
+    (["explain", "x.init"], "no model: pass --model SPEC, or set `model`"),
     (["fmt", "--nope", "x.init"], "unrecognized arguments: --nope"),
     (["lint", "does-not-exist.init"], "initdsl lint: error: does-not-exist.init: no such file"),
     (["lint", "-", "--model", "initdsl.zoo"], "initdsl lint: error: model spec 'initdsl.zoo' is "
