@@ -462,8 +462,11 @@ def _cmd_lint(args: argparse.Namespace, style: Style) -> int:
     from .findings import exit_code
     from .lint import lint
 
+    if args.fix and "-" in args.files:
+        raise UsageError("--fix rewrites files; it cannot take standard input")
     results = []
     unreadable: list[str] = []
+    fixed: list[str] = []
     models: dict[str, Any] = {}
     projects: dict[str, Project] = {}
     imported = False
@@ -484,8 +487,11 @@ def _cmd_lint(args: argparse.Namespace, style: Style) -> int:
             # Reported, and the other files are still linted; exit 2 at the end.
             unreadable.append(error.report(args.command))
             continue
-        results.append(lint(source, _name(path), models.get(spec) if spec else None,
-                            project=project))
+        model = models.get(spec) if spec else None
+        result = lint(source, _name(path), model, project=project)
+        if args.fix:
+            result = _fix(path, result, model, project, fixed)
+        results.append(result)
     strict = args.strict if args.strict is not None else any(p.strict for p in projects.values())
     diagnostics = [d for result in results for d in result.diagnostics]
     counts = Counter(d.severity for d in diagnostics)
@@ -520,6 +526,8 @@ def _cmd_lint(args: argparse.Namespace, style: Style) -> int:
                 else f"No findings in {_plural(files, 'file')}")
         if unreadable:
             text += f"; {_plural(len(unreadable), 'file')} could not be read"
+        if args.fix:
+            text += f" ({_plural(len(fixed), 'file')} fixed)" if fixed else " (nothing to fix)"
         _write(sys.stdout, text + ".")
     if output != "json":
         for message in unreadable:
@@ -527,6 +535,38 @@ def _cmd_lint(args: argparse.Namespace, style: Style) -> int:
     if unreadable:
         return 2
     return exit_code(diagnostics, strict)
+
+
+def _fix(path: str, result: Any, model: Any, project: Project, fixed: list[str]) -> Any:
+    """``lint --fix`` on one file: make the unambiguous fixes, format, write it back if it
+    changed (each change reported on standard error), and lint what it became."""
+    from ..errors import PolicyError
+    from ..language.formatter import format as format_policy
+    from .lint import apply_fixes, fixes, lint
+
+    name, original = _name(path), result.source
+    text = original
+    for _ in range(5):  # a fix can reveal the next (an initializer's name, then its args)
+        found = fixes(text, result.diagnostics)
+        if not found:
+            break
+        for fix in found:
+            _write(sys.stderr, f"{fix.diagnostic.location}: fixed {fix.diagnostic.code}: "
+                               f"`{fix.old}` -> `{fix.new}`")
+        text = apply_fixes(text, found)
+        result = lint(text, name, model, project=project)
+    try:
+        formatted = format_policy(text, filename=name)
+    except PolicyError:
+        formatted = text  # still not valid: the fixes stand, the findings say why
+    if formatted != text:
+        _write(sys.stderr, f"{name}: formatted")
+        text = formatted
+        result = lint(text, name, model, project=project)
+    if text != original:
+        _write_atomically(path, text.encode("utf-8"))
+        fixed.append(name)
+    return result
 
 
 def _with_flags(project: Project, args: argparse.Namespace) -> Project:
@@ -957,6 +997,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "annotations; sarif: SARIF 2.1.0 (code scanning)")
     sub.add_argument("--strict", action=argparse.BooleanOptionalAction, default=None,
                      help="exit 1 on warnings too (default: `strict` of [tool.initdsl])")
+    sub.add_argument("--fix", action="store_true", help="make the unambiguous \"did you "
+                     "mean\" fixes and format the file, in place; report what changed")
     sub.add_argument("--select", metavar="CODES", help="comma-separated code prefixes to "
                      "report (replaces `select` of [tool.initdsl])")
     sub.add_argument("--ignore", metavar="CODES", help="comma-separated code prefixes not "

@@ -28,7 +28,7 @@ import re
 import sys
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +55,8 @@ if TYPE_CHECKING:
     from .explain import Explanation
     from .project import Project
 
-__all__ = ["LintResult", "lint", "known_layer_names", "missing_checkpoints", "noqa_codes"]
+__all__ = ["LintResult", "lint", "known_layer_names", "missing_checkpoints", "noqa_codes", "Fix",
+           "fixes", "apply_fixes"]
 
 #: The schemes a checkpoint may be read from (anything else with ``://`` is ``E203``).
 _SCHEMES = ("http://", "https://", "file://")
@@ -268,3 +269,56 @@ def missing_checkpoints(policy: Policy, filename: str) -> list[Diagnostic]:
             "E202", f"checkpoint `{source}` does not exist (relative paths are read from the "
             f"current directory, {os.getcwd()}){hint}", span))
     return found
+
+
+# -- fixes ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Fix:
+    """One ``lint --fix`` edit: ``old`` at ``diagnostic``'s span became ``new``."""
+
+    diagnostic: Diagnostic
+    old: str
+    new: str
+
+
+#: The one suggestion a finding makes, as every "did you mean" of initdsl words it.
+_SUGGESTION = re.compile(r"did you mean `([A-Za-z_][\w.]*)`\?")
+_WORD = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def fixes(text: str, diagnostics: Iterable[Diagnostic]) -> list[Fix]:
+    """The unambiguous fixes among ``diagnostics``: a finding on one line whose span starts
+    with a word the message names, and whose message suggests exactly one other word
+    (``did you mean``). At most one fix per span."""
+    lines = text.split("\n")
+    found: dict[tuple[int, int], Fix] = {}
+    for diagnostic in diagnostics:
+        span = diagnostic.span
+        suggested = _SUGGESTION.findall(diagnostic.message)
+        if len(suggested) != 1 or span is None or span.line != span.end_line or \
+                not 0 < span.line <= len(lines):
+            continue
+        # The word the span starts with (an argument's span covers `sdt=0.02`), and only
+        # when the message names it: the finding is about that word.
+        word = _WORD.match(lines[span.line - 1], span.column - 1,
+                           span.end_column - 1 if span.end_column > span.column else None)
+        new = suggested[0]
+        if word is not None and f"`{word.group()}`" in diagnostic.message and \
+                word.group() != new:
+            found.setdefault((span.line, span.column), Fix(diagnostic, word.group(), new))
+    return sorted(found.values(), key=lambda f: (f.diagnostic.span.line,
+                                                 f.diagnostic.span.column))
+
+
+def apply_fixes(text: str, chosen: Iterable[Fix]) -> str:
+    """``text`` with every fix made (from the last, so earlier columns stay right)."""
+    lines = text.split("\n")
+    for fix in sorted(chosen, key=lambda f: (f.diagnostic.span.line, f.diagnostic.span.column),
+                      reverse=True):
+        span = fix.diagnostic.span
+        line = lines[span.line - 1]
+        start = span.column - 1
+        lines[span.line - 1] = line[:start] + fix.new + line[start + len(fix.old):]
+    return "\n".join(lines)

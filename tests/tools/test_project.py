@@ -209,3 +209,35 @@ def test_docs_cli_shows_the_real_project_session(tmp_path):
     result = cli("lint", "configs/r50.init", cwd=tmp_path)
     assert result.returncode == 1
     assert f"$ initdsl lint configs/r50.init\n{result.stdout}```" in section
+
+
+# -- lint --fix -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("before, after", [
+    ("Linaer -> zeros\n", "Linear -> zeros\n"),                            # W201
+    ("Linear -> normal(sdt=0.02)\n", "Linear -> normal(std=0.02)\n"),      # E110
+    ("Conv2d -> kaimnig\n", "Conv2d -> kaiming\n"),                        # E101
+    ("Linaer->normal(sdt=1)  # keep\n", "Linear -> normal(std=1)  # keep\n"),  # and fmt
+    ("Foo -> zeros\n", "Foo -> zeros\n"),                                  # no suggestion
+    ("Linaer -> zeros  # noqa: W201\n", "Linaer -> zeros  # noqa: W201\n"),  # suppressed
+])
+def test_lint_fix_table(tmp_path, before, after):
+    (tmp_path / "p.init").write_text(before)
+    result = cli("lint", "--fix", "p.init", cwd=tmp_path)
+    assert (tmp_path / "p.init").read_text() == after
+    assert ("1 file fixed" in result.stdout) is (before != after)
+
+
+def test_lint_fix_reports_each_change_and_what_is_left(tmp_path):
+    (tmp_path / "p.init").write_text("Linaer -> normal(sdt=0.02)\nFoo -> zeros\n")
+    result = cli("lint", "--fix", "p.init", cwd=tmp_path)
+    assert result.stderr.splitlines()[:2] == ["p.init:1:1: fixed W201: `Linaer` -> `Linear`",
+                                              "p.init:1:18: fixed E110: `sdt` -> `std`"]
+    assert "p.init:2:1: W201 `Foo`" in result.stdout  # not fixable: still reported
+    assert result.returncode == 0
+
+
+def test_lint_fix_refuses_standard_input(tmp_path):
+    result = cli("lint", "--fix", "-", cwd=tmp_path, stdin="Linaer -> zeros\n")
+    assert result.returncode == 2 and "standard input" in result.stderr
