@@ -1048,7 +1048,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print the per-tensor evidence as JSON (docs/capture.md)")
     importing(sub)
     sub.set_defaults(run=_cmd_capture)
+
+    sub = commands.add_parser("lsp", parents=[common],
+                              help="language server for editors (stdio)",
+                              description="Serve the Language Server Protocol over standard "
+                              "input and output: diagnostics, formatting, hover and completion "
+                              "for .init files (docs/editors.md). Needs pygls "
+                              "(pip install 'initdsl[lsp]').")
+    sub.set_defaults(run=_cmd_lsp)
     return parser
+
+
+def _cmd_lsp(args: argparse.Namespace, style: Style) -> int:
+    if importlib.util.find_spec("pygls") is None:
+        raise UsageError("the language server needs pygls: pip install 'initdsl[lsp]'")
+    from .lsp import main as serve
+
+    serve()
+    return 0
 
 
 def _cmd_capture(args: argparse.Namespace, style: Style) -> int:

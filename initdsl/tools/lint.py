@@ -158,13 +158,15 @@ def _loads(policy: Policy) -> Iterator[Load]:
 def known_layer_names(*names: str) -> frozenset[str]:
     """Names a ``layer`` can usefully hold: each imported ``nn.Module`` subclass and its bases.
 
-    With ``names``, only whether those are known matters: when every one is
-    in the snapshot of torch's own classes
-    (:data:`~initdsl.tools.torch_classes.TORCH_MODULE_NAMES`), torch is not
-    imported and the snapshot (with initdsl's ``BaseModule``) is returned.
+    While torch is not imported no subclass of ``nn.Module`` can exist but
+    torch's own, so the snapshot of those
+    (:data:`~initdsl.tools.torch_classes.TORCH_MODULE_NAMES`, with initdsl's
+    ``BaseModule``) is returned without importing it (``names`` is kept for
+    callers that pass the names they ask about).
     """
     static = TORCH_MODULE_NAMES | {"BaseModule"}
-    if names and all(name in static for name in names) and "torch" not in sys.modules:
+    if "torch" not in sys.modules:
+        # No nn.Module subclass can exist before torch is imported: the snapshot is all.
         return static
     from torch import nn
 

@@ -1,0 +1,118 @@
+"""``initdsl lsp`` with a real LSP client over stdio (pytest-lsp): what the editor sees."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+pytest.importorskip("pygls")
+pytest_lsp = pytest.importorskip("pytest_lsp")
+
+from lsprotocol import types  # noqa: E402
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities  # noqa: E402
+
+from initdsl.tools.lint import lint  # noqa: E402
+
+from .conftest import REPO  # noqa: E402
+
+
+
+
+@pytest_lsp.fixture(scope="module", config=ClientServerConfig(
+    server_command=[sys.executable, "-m", "initdsl", "lsp"]))
+async def client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"),
+        root_uri=REPO.as_uri()))
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def _open(client, path, text, version=1):
+    uri = path.as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id="initdsl", version=version,
+                                             text=text)))
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    return uri
+
+
+TEXT = "Linaer -> normal(std=0.02)\nConv2d -> kaiming(sdt=1)\nFoo -> zeros  # noqa: W201\n"
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_diagnostics_are_the_clis(client, tmp_path):
+    path = tmp_path / "p.init"
+    uri = await _open(client, path, TEXT)
+    got = [(d.code, d.range.start.line + 1, d.range.start.character + 1, d.message)
+           for d in client.diagnostics[uri]]
+    expected = [(d.code, d.span.line, d.span.column, d.message)
+                for d in lint(TEXT, str(path)).diagnostics]
+    assert got == expected and {code for code, *_ in got} == {"W201", "E110"}
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_diagnostics_follow_changes(client, tmp_path):
+    uri = await _open(client, tmp_path / "q.init", "Linaer -> zeros\n")
+    assert [d.code for d in client.diagnostics[uri]] == ["W201"]
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text="Linear -> zeros\n")]))
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert list(client.diagnostics[uri]) == []
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_project_select_and_ignore_apply(client, tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.initdsl]\nignore = ["W201"]\n')
+    uri = await _open(client, tmp_path / "r.init", "Linaer -> zeros\n")
+    assert list(client.diagnostics[uri]) == []
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_formatting_is_fmts(client, tmp_path):
+    uri = await _open(client, tmp_path / "f.init", "Linear->normal( std=0.02 )\n")
+    edits = await client.text_document_formatting_async(types.DocumentFormattingParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        options=types.FormattingOptions(tab_size=4, insert_spaces=True)))
+    assert [edit.new_text for edit in edits] == ["Linear -> normal(std=0.02)\n"]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_hover_on_an_initializer_shows_its_formula_and_arguments(client, tmp_path):
+    uri = await _open(client, tmp_path / "h.init", "Conv2d -> kaiming(mode=fan_out)\n")
+    hover = await client.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=0, character=12)))
+    text = hover.contents.value
+    assert text.startswith("**kaiming**") and "fan" in text
+    assert "`mode = 'fan_out'` (one of fan_in, fan_out)" in text
+
+
+@pytest.mark.parametrize("line, expected, absent", [
+    ("Conv2d -> ", {"kaiming", "xavier", "trunc_normal"}, {"mode"}),
+    ("Conv2d -> kaiming(", {"mode", "nonlinearity", "distribution"}, {"layer"}),
+    ("Conv2d -> kaiming(mode=fan_out, ", {"nonlinearity"}, {"mode"}),
+    ("Conv2d -> kaiming(mode=", {"fan_in", "fan_out"}, {"nonlinearity"}),
+    ("Embedding -> normal(std=0.02) then ", {"zero_row", "scale"}, {"kaiming"}),
+])
+@pytest.mark.asyncio(loop_scope="module")
+async def test_completion(client, tmp_path, line, expected, absent):
+    uri = await _open(client, tmp_path / "c.init", line + "\n")
+    result = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=0, character=len(line))))
+    labels = {item.label for item in result.items}
+    assert expected <= labels and not absent & labels, labels
+
+
+def test_the_server_lints_built_in_policies_without_importing_torch(tmp_path):
+    import subprocess
+
+    code = ("import sys; from initdsl.tools import lsp; "
+            "found = lsp.diagnostics_for('file:///x/p.init', 'Linaer -> kaiming(mode=fan_in)\\n'); "
+            "print([d.code for d in found], 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.strip() == "['W201'] False", done.stderr
