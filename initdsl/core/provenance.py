@@ -115,6 +115,8 @@ class Ledger:
             weakref.WeakKeyDictionary()
         )
         self.clock = 0
+        #: Bytes of the tensors written (each write counted): what progress output shows.
+        self.written_bytes = 0
 
     def tick(self) -> int:
         self.clock += 1
@@ -122,6 +124,7 @@ class Ledger:
 
     def record(self, tensor: Tensor, record: Record) -> None:
         self.clock += 1
+        self.written_bytes += tensor.nelement() * tensor.element_size()
         key = id(tensor)
         entry = self._entries.get(key)
         ref = entry[0] if entry is not None and entry[0]() is tensor else None

@@ -741,12 +741,15 @@ class _Progress:
         self.enabled = enabled
         self.delay = delay
 
-    def phase(self, label: str, count: Callable[[], int] | None = None) -> _Phase:
+    def phase(self, label: str, count: Callable[[], tuple[int, int]] | None = None) -> _Phase:
+        """A phase shown as ``label... 1.2s, N tensors, X MB written``; ``count`` gives the
+        (writes, bytes) so far."""
         return _Phase(self, label, count)
 
 
 class _Phase:
-    def __init__(self, progress: _Progress, label: str, count: Callable[[], int] | None) -> None:
+    def __init__(self, progress: _Progress, label: str,
+                 count: Callable[[], tuple[int, int]] | None) -> None:
         self.progress = progress
         self.label = label
         self.count = count
@@ -757,7 +760,7 @@ class _Phase:
     def __enter__(self) -> _Phase:
         if self.progress.enabled:
             self.start = time.monotonic()
-            self.base = self.count() if self.count else 0
+            self.base = self.count() if self.count else (0, 0)
             self.thread = threading.Thread(target=self._run, daemon=True)
             self.thread.start()
         return self
@@ -769,7 +772,9 @@ class _Phase:
             elapsed = time.monotonic() - self.start
             text = f"{self.label}... {elapsed:.1f}s"
             if self.count:
-                text += f", {self.count() - self.base:,} tensor writes"
+                writes, written = self.count()
+                text += (f", {writes - self.base[0]:,} tensors, "
+                         f"{(written - self.base[1]) / 2**20:,.1f} MiB written")
             self.progress.stream.write("\r\x1b[K" + text)
             self.progress.stream.flush()
             self.shown = True
@@ -881,13 +886,14 @@ def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
     except PolicyError as error:
         _write(sys.stderr, _policy_errors(error, source, err_style))
         return 1
-    progress = _Progress(sys.stderr, sys.stderr.isatty())
+    progress = _Progress(sys.stderr, sys.stderr.isatty() and not args.quiet)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     with progress.phase("building the model"):
         model = _build_model(args.model, None)
     try:
-        with progress.phase("initializing", lambda: LEDGER.clock), _log_warnings(sys.stderr):
+        with progress.phase("initializing", lambda: (LEDGER.clock, LEDGER.written_bytes)), \
+                _log_warnings(sys.stderr):
             record = apply(model, source, filename=_name(args.policy))
     except PolicyError as error:
         _write(sys.stderr, _policy_errors(error, source, err_style))
@@ -1031,6 +1037,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("policy", metavar="POLICY")
     sub.add_argument("--model", metavar="SPEC", required=True, help=spec_help)
     sub.add_argument("--out", metavar="FILE", required=True)
+    sub.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress line on a terminal")
     sub.add_argument("--seed", type=int, metavar="N",
                      help="torch.manual_seed(N) before the model is built")
     importing(sub)
@@ -1044,6 +1052,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "Exit 1 if a tensor is unexplained or not reproduced.")
     sub.add_argument("--model", metavar="SPEC", required=True, help=spec_help)
     sub.add_argument("-o", "--out", metavar="FILE", help="write the policy to FILE")
+    sub.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress line on a terminal")
     sub.add_argument("--json", action="store_true",
                      help="print the per-tensor evidence as JSON (docs/capture.md)")
     importing(sub)
@@ -1077,8 +1087,12 @@ def _cmd_capture(args: argparse.Namespace, style: Style) -> int:
     _import_modules(args)
     spec = parse_spec(args.model)
     factory = load_factory(spec)
+    from ..core.provenance import LEDGER
+
+    progress = _Progress(sys.stderr, sys.stderr.isatty() and not args.quiet)
     try:
-        result = capture(lambda: factory(*spec.args, **spec.kwargs), name=str(spec))
+        with progress.phase("capturing", lambda: (LEDGER.clock, LEDGER.written_bytes)):
+            result = capture(lambda: factory(*spec.args, **spec.kwargs), name=str(spec))
     except (ModelSpecError, UsageError):
         raise
     except Exception as error:

@@ -17,8 +17,6 @@ from initdsl.tools.lint import lint  # noqa: E402
 from .conftest import REPO  # noqa: E402
 
 
-
-
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(
     server_command=[sys.executable, "-m", "initdsl", "lsp"]))
 async def client(lsp_client: LanguageClient):
