@@ -37,7 +37,7 @@ from .literals import InputError, read_init_cfg
 if TYPE_CHECKING:
     from ..diagnostics import Diagnostic
     from ..errors import PolicyError
-    from .explain import Explanation, Parameter, Writer
+    from .explain import Explanation
     from .project import Project
 
 __all__ = ["main", "build_parser", "render_explanation", "read_init_cfg", "Style",
@@ -582,43 +582,6 @@ def _with_flags(project: Project, args: argparse.Namespace) -> Project:
 # -- explain -------------------------------------------------------------------------------
 
 
-def _call_text(name: str, args: dict[str, Any]) -> str:
-    return f"{name}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
-
-
-def _writer_text(parameter: Parameter | _Only) -> tuple[str, str]:
-    """(initializer column, rule column) for a parameter."""
-    final = parameter.final
-    if final is None:
-        return "not written (keeps its constructor value)", "-"
-    if final.kind == "init":
-        return _call_text(final.name, dict(final.args)), final.where
-    if final.kind == "load":
-        text = f"load {final.args.get('checkpoint')}"
-        if final.key and final.key != parameter.name:
-            text += f" [{final.key}]"
-        return text, final.where
-    fallback = parameter.final_certain
-    if final.kind == "unknown":
-        text = f"load {final.args.get('checkpoint')} (not inspected) may write"
-    else:
-        text = f"user code {final.name} may write"
-    where = final.where or f"init_weights of {final.module!r}"
-    if fallback is None:
-        return text + "; else not written", where
-    first, rule = _writer_text(_Only(fallback, parameter.name))
-    return f"{text}; else {first} from {rule}", where
-
-
-class _Only:
-    """A parameter view whose only write is ``writer`` (to render a fallback writer)."""
-
-    def __init__(self, writer: Writer, name: str) -> None:
-        self.final = writer
-        self.final_certain = writer
-        self.name = name
-
-
 def _shape(shape: Sequence[int]) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
@@ -629,7 +592,7 @@ def _table_rows(explanation: Explanation, group: bool
 
     rows: dict[tuple, list[str]] = {}
     for parameter in explanation.parameters:
-        writer, rule = _writer_text(parameter)
+        writer, rule = parameter.written_by()
         pattern = ".".join("{}" if p.isdigit() else p for p in parameter.name.split("."))
         key = (pattern if group else parameter.name, _shape(parameter.shape), writer, rule,
                parameter.final is None)

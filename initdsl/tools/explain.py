@@ -38,7 +38,9 @@ from ..core.checkpoint import (
     read_checkpoint,
     select_state_dict,
 )
+from ..core.distributions import Constant, Distribution
 from ..core.initializers import PretrainedInit, described
+from ..core.modifiers import Modifier
 from ..core.planner import Block, Call, Load, Planner, Write
 from ..core.protocol import has_own_init_weights, takes_init_cfg
 from ..core.provenance import Origin, Record
@@ -90,6 +92,10 @@ class Writer:
         module: qualified name of the module the step ran on.
         key: for loads, the checkpoint key the value comes from (as stored in
             the file, prefix included).
+        distribution: for an initializer's write, what it draws for this
+            tensor, resolved for its shape and dtype (the bias of a module
+            rule is its constant); ``None`` for loads and user code.
+        then: the modifiers applied after the draw (``scale``, ``zero_row``).
     """
 
     kind: str
@@ -98,6 +104,8 @@ class Writer:
     origin: Origin | None = None
     module: str = ""
     key: str | None = None
+    distribution: Distribution | None = attrs.field(default=None, eq=False)
+    then: tuple[Modifier, ...] = attrs.field(default=(), eq=False)
 
     @property
     def certain(self) -> bool:
@@ -128,6 +136,8 @@ class Writer:
             "kind": self.kind,
             "writer": self.name,
             "args": {k: _jsonable(v) for k, v in self.args.items()},
+            "draws": None if self.distribution is None else self.distribution.describe(),
+            "then": [modifier.describe() for modifier in self.then],
             "source": self.source,
             "origin": None if self.origin is None else self.origin.to_dict(),
             "module": self.module,
@@ -173,6 +183,25 @@ class Parameter:
             return UNWRITTEN
         return {"init": WRITTEN, "load": LOADED, USER: USER, UNKNOWN: UNKNOWN}[final.kind]
 
+    def written_by(self) -> tuple[str, str]:
+        """``(what writes it, where the rule is)`` as ``initdsl explain`` prints them.
+
+        ``("Normal(mean=0, std=0.02)", "vit.init:9:1")``; for user code or an
+        uninspected load, what may write it and what it holds otherwise.
+        """
+        final = self.final
+        if final is None:
+            return "not written (keeps its constructor value)", "-"
+        if final.certain:
+            return _certain_text(final, self.name), final.where
+        text = (f"load {final.args.get('checkpoint')} (not inspected) may write"
+                if final.kind == UNKNOWN else f"user code {final.name} may write")
+        where = final.where or f"init_weights of {final.module!r}"
+        fallback = self.final_certain
+        if fallback is None:
+            return text + "; else not written", where
+        return f"{text}; else {_certain_text(fallback, self.name)} from {fallback.where}", where
+
     def to_dict(self) -> dict[str, Any]:
         final = self.final
         fallback = self.final_certain if final is not None and not final.certain else None
@@ -186,6 +215,13 @@ class Parameter:
             "otherwise": None if fallback is None else fallback.to_dict(),
             "writes": len(self.writes),
         }
+
+
+def _certain_text(writer: Writer, name: str) -> str:
+    if writer.kind == "load":
+        text = f"load {writer.args.get('checkpoint')}"
+        return text + f" [{writer.key}]" if writer.key and writer.key != name else text
+    return f"{writer.name}({', '.join(f'{k}={v!r}' for k, v in writer.args.items())})"
 
 
 @attrs.frozen
@@ -509,12 +545,14 @@ class _Flattener:
 
     def write(self, step: Write) -> None:
         record = step.record
-        writer = Writer("init", record.writer or "?", dict(record.args), record.origin, step.path)
+        writer = Writer("init", record.writer or "?", dict(record.args), record.origin, step.path,
+                        distribution=step.weight, then=step.then)
         # The executor writes the weight, then the bias; a computed weight (a
         # parametrization) is not a parameter and so records nothing here.
         self.add(getattr(step.module, step.tensor, None), writer)
         if step.writes_bias:
-            self.add(getattr(step.module, "bias", None), writer)
+            self.add(getattr(step.module, "bias", None),
+                     attrs.evolve(writer, distribution=Constant(step.initializer.bias), then=()))
 
     def call(self, step: Call) -> None:
         if step.chained and (getattr(step.module, "is_init", False)

@@ -91,6 +91,8 @@ def test_json_schema_with_user_code_and_a_load(workdir):
         "kind": "init", "writer": "Kaiming",
         "args": {"a": 0, "mode": "fan_out", "nonlinearity": "relu", "distribution": "normal",
                  "bias": 0},
+        # for this 3x3 convolution with 8 outputs: sqrt(2 / (8 * 3 * 3))
+        "draws": "normal(mean=0.0, std=0.166667)", "then": [],
         "source": "explain.init:1:1",
         "origin": {"owner": "", "index": 0, "override": None, "source": "explain.init:1:1",
                    "via": "init_cfg"},
