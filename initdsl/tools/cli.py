@@ -621,7 +621,7 @@ def render_explanation(explanation: Explanation, style: Style, *, group: bool = 
                           rule])
         lines.append(style.dim(line) if unwritten else line)
     lines.append("")
-    lines.append(_summary_text(explanation.summary(), explanation.model))
+    lines.append(explanation.summary_line())
     for load in explanation.loads:
         where = f" ({load.origin.source})" if load.origin and load.origin.source else ""
         into = f" into {load.module}" if load.module else ""
@@ -637,23 +637,6 @@ def render_explanation(explanation: Explanation, style: Style, *, group: bool = 
                      f"({explanation.user_root}); the table assumes it calls "
                      "super().init_weights()")
     return "\n".join(lines)
-
-
-def _summary_text(summary: dict[str, Any], model: str) -> str:
-    parts = [f"{name} {count}" for name, count in summary["by_writer"].items()
-             if name != "Pretrained"]
-    if summary["user"]:
-        parts.append(f"user code may write {summary['user']}")
-    if summary["unknown"]:
-        parts.append(f"an uninspected checkpoint may load {summary['unknown']}")
-    if summary["unwritten"]:
-        parts.append(f"not written {summary['unwritten']} "
-                     f"({summary['unwritten_values']:,} values)")
-    loaded = (f"{summary['loaded']} loaded from a checkpoint "
-              f"({summary['loaded_values']:,} values)" if summary["loaded"]
-              else "none loaded from a checkpoint")
-    return (f"{model}: {summary['parameters']} parameters ({summary['values']:,} values): "
-            f"{', '.join(parts) or 'none written'}; {loaded}")
 
 
 def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
@@ -675,13 +658,31 @@ def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
     except PolicyError as error:
         _write(sys.stderr, _policy_errors(error, source, err_style))
         return 1
+    if args.apply and not args.html:
+        raise UsageError("--apply draws the values for the page of --html; pass --html FILE")
+    if args.html and Path(args.html).suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--html {args.html}: the page is written to a .html file")
+    if args.html and not Path(args.html).parent.is_dir():
+        raise UsageError(f"--html {args.html}: directory {Path(args.html).parent} does not exist")
+    if args.apply and args.device == "meta":
+        args.device = None  # values need memory: where the factory builds by default
     model = _build_model(args.model, args.device)
     explanation = explain(model, compile_checked(policy))
     diagnostics = sorted(check_model(policy, model)
                          + missing_checkpoints(policy, _name(args.policy))
                          + explanation_diagnostics(explanation, _name(args.policy)),
                          key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
-    if args.json:
+    if args.html:
+        values = None
+        if args.apply:
+            values = _applied_values(args, model, source)
+            if values is None:
+                return 1
+        _write_html(args.html, explanation, source, _name(args.policy), model, values)
+        _write(sys.stdout, f"wrote {args.html}: {explanation.summary_line()}")
+        if diagnostics:
+            _write(sys.stderr, _render_diagnostics(diagnostics, source, err_style))
+    elif args.json:
         _write(sys.stdout, _dump_json({"command": "explain", "policy": args.policy,
                                        "model_spec": args.model, **explanation.to_dict(),
                                        "diagnostics": [_diagnostic_json(d)
@@ -691,6 +692,48 @@ def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
         if diagnostics:
             _write(sys.stderr, _render_diagnostics(diagnostics, source, err_style))
     return 1 if any(d.severity == "error" for d in diagnostics) else 0
+
+
+def _applied_values(args: argparse.Namespace, model: Any, source: str) -> dict[str, Any] | None:
+    """Run the policy on ``model`` (exact mode) and return its parameters; ``None`` on an
+    error, which is reported."""
+    import torch
+
+    from ..core.walk import named_parameters
+    from ..driver import apply
+    from ..errors import InitError
+
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    progress = _Progress(sys.stderr, sys.stderr.isatty())
+    try:
+        from ..core.provenance import LEDGER
+
+        with progress.phase("initializing", lambda: (LEDGER.clock, LEDGER.written_bytes)), \
+                _log_warnings(sys.stderr):
+            apply(model, source, filename=_name(args.policy))
+    except InitError as error:
+        _write(sys.stderr, f"{error.where or _name(args.policy)}: error: {error.message}")
+        return None
+    return {name: tensor.detach() for name, tensor in named_parameters(model)}
+
+
+def _write_html(path: str, explanation: Explanation, source: str, policy_name: str,
+                model: Any, values: dict[str, Any] | None) -> None:
+    """The page, written whole or not at all (a temporary file, then a rename)."""
+    from .html_report import render_html
+
+    classes = {name: type(module).__name__ for name, module in model.named_modules()}
+    page = render_html(explanation, policy=source, policy_name=policy_name,
+                       classes=classes, values=values)
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(page, encoding="utf-8")
+        os.replace(temporary, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
 
 
 # -- apply ---------------------------------------------------------------------------------
@@ -989,6 +1032,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--expand", action="store_true",
                      help="one row per parameter (by default, parameters that differ only in "
                      "an index and are written alike share a row: blocks.{0..11}.norm1.weight)")
+    sub.add_argument("--html", metavar="FILE",
+                     help="write one self-contained page instead: the module tree with each "
+                     "parameter's rule, and per rule the std (or bound) by layer index")
+    sub.add_argument("--apply", action="store_true",
+                     help="with --html: also initialize the model (on the CPU, exact mode) "
+                     "and show each group's value histogram against what the rule asked for")
+    sub.add_argument("--seed", type=int, metavar="N",
+                     help="with --apply: torch.manual_seed(N) before initializing")
     importing(sub)
     sub.set_defaults(run=_cmd_explain)
 

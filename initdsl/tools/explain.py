@@ -328,6 +328,28 @@ class Explanation:
             "unwritten_values": values[UNWRITTEN],
         }
 
+    def summary_line(self) -> str:
+        """The summary as one line, as ``initdsl explain`` ends its table.
+
+        ``VisionTransformer: 152 parameters (86,567,656 values): TruncNormal 98, ...;
+        none loaded from a checkpoint``
+        """
+        summary = self.summary()
+        parts = [f"{name} {count}" for name, count in summary["by_writer"].items()
+                 if name != "Pretrained"]
+        if summary["user"]:
+            parts.append(f"user code may write {summary['user']}")
+        if summary["unknown"]:
+            parts.append(f"an uninspected checkpoint may load {summary['unknown']}")
+        if summary["unwritten"]:
+            parts.append(f"not written {summary['unwritten']} "
+                         f"({summary['unwritten_values']:,} values)")
+        loaded = (f"{summary['loaded']} loaded from a checkpoint "
+                  f"({summary['loaded_values']:,} values)" if summary["loaded"]
+                  else "none loaded from a checkpoint")
+        return (f"{self.model}: {summary['parameters']} parameters ({summary['values']:,} "
+                f"values): {', '.join(parts) or 'none written'}; {loaded}")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,

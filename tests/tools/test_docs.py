@@ -27,3 +27,5 @@ def test_readme_shows_the_real_explain_table():
     assert ("$ initdsl explain examples/vit.init --model initdsl.zoo:vit_b16\n" + result.stdout
             + "```") in readme
     assert "&& initdsl explain examples/vit.init --model initdsl.zoo:vit_b16\n" in readme
+    assert ("$ initdsl explain examples/vit.init --model initdsl.zoo:vit_b16\n" + result.stdout
+            + "```") in CLI_DOC
