@@ -328,6 +328,25 @@ class Explanation:
             "unwritten_values": values[UNWRITTEN],
         }
 
+    def rule_at(self, file: str, line: int, column: int
+                ) -> tuple[Any, list[tuple[Parameter, Writer]]] | None:
+        """The innermost policy rule of ``file`` around ``line:column`` (1-based) and every
+        write it makes: ``(span, [(parameter, writer), ...])`` in execution order per
+        parameter; ``None`` if no rule there writes anything in this model."""
+        found: dict[Any, list[tuple[Parameter, Writer]]] = {}
+        for parameter in self.parameters:
+            for writer in parameter.writes:
+                span = writer.origin.source if writer.origin is not None else None
+                if (span is not None and getattr(span, "file", None) == file
+                        and (span.line, span.column) <= (line, column)
+                        < (span.end_line, span.end_column)):
+                    found.setdefault(span, []).append((parameter, writer))
+        if not found:
+            return None
+        # Spans nest (a scope holds its rules): the innermost starts last and ends first.
+        innermost = min(found, key=lambda s: (-s.line, -s.column, s.end_line, s.end_column))
+        return innermost, found[innermost]
+
     def summary_line(self) -> str:
         """The summary as one line, as ``initdsl explain`` ends its table.
 

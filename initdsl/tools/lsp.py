@@ -9,10 +9,16 @@ What the editor shows is what the command line says, from the same code:
   positions and messages as ``initdsl lint``;
 * **formatting**: ``initdsl fmt`` (nothing when the file does not parse);
 * **hover** on an initializer: its formula (the docstring) and the
-  arguments it takes, with their choices;
+  arguments it takes, with their choices; anywhere else on a rule, when the
+  project names a model: what the rule writes in it, with the resolved
+  arguments and what it draws for each tensor (``initdsl explain`` for that
+  rule), and which of those tensors a later rule overwrites;
 * **completion** of initializer names after ``->``, modifiers after ``then``, of an
   initializer's argument names inside its parentheses, and of the choices
-  of an argument after ``=``.
+  of an argument after ``=``; of the model's module classes where a rule
+  starts, of its parameter paths after ``param`` and ``Class.``, of its
+  module paths after ``scope`` and of child names after ``name``, one
+  segment at a time.
 
 A policy that names only built-in initializers is linted without importing
 torch, so diagnostics come in milliseconds (benchmarks/bench_lsp.py).
@@ -39,6 +45,8 @@ _SEVERITY = {"error": types.DiagnosticSeverity.Error,
 
 server = LanguageServer("initdsl", __version__)
 _models: dict[str, Any] = {}  # model spec -> the model built on meta (or the error text)
+#: uri -> (the model or None, the last lint result): what hover and completion read.
+_documents: dict[str, tuple[Any, Any]] = {}
 
 
 def _path(uri: str) -> str:
@@ -92,7 +100,9 @@ def diagnostics_for(uri: str, text: str) -> list[types.Diagnostic]:
         from .project import Project
 
         project = Project()
-    result = lint(text, path, _model_for(path, project), project=project)
+    model = _model_for(path, project)
+    result = lint(text, path, model, project=project)
+    _documents[uri] = (model, result)
     return [to_lsp(d) for d in result.diagnostics]
 
 
@@ -173,6 +183,62 @@ def _word_at(line: str, character: int) -> str | None:
     return None
 
 
+#: A rule's hover lists at most this many rows (tensors written alike share one).
+HOVER_ROWS = 40
+
+
+def rule_view(uri: str, line: int, column: int) -> str | None:
+    """What the rule at ``line:column`` (1-based) writes in the project's model, as Markdown.
+
+    The explain view of one rule: per tensor (those written alike share a
+    row, ``blocks.{0..11}.attn.qkv.weight``) its shape, the initializer with
+    its resolved arguments, what that draws for the tensor's shape, and the
+    rule that overwrites it later, if one does. ``None`` without a model or
+    when no rule there writes anything.
+    """
+    from .findings import collapse_names
+
+    model, result = _documents.get(uri, (None, None))
+    explanation = getattr(result, "explanation", None)
+    if explanation is None:
+        return None
+    found = explanation.rule_at(_path(uri), line, column)
+    if found is None:
+        return None
+    span, writes = found
+    rows: dict[tuple[str, ...], list[str]] = {}
+    last = 0
+    for parameter, writer in writes:
+        overwritten = "" if parameter.final is writer else (
+            parameter.final.where if parameter.final is not None else "")
+        last += not overwritten
+        if writer.kind == "load":
+            call = f"load `{writer.key or parameter.name}`"
+        else:
+            call = f"{writer.name}({', '.join(f'{k}={v!r}' for k, v in writer.args.items())})"
+        draws = writer.distribution.describe() if writer.distribution is not None else ""
+        then = " then ".join(m.describe() for m in writer.then)
+        pattern = ".".join("{}" if p.isdigit() else p for p in parameter.name.split("."))
+        shape = "(" + ", ".join(map(str, parameter.shape)) + ("," if len(parameter.shape) == 1
+                                                             else "") + ")"
+        key = (pattern, shape, call, draws + (f" then {then}" if then else ""), overwritten)
+        rows.setdefault(key, []).append(parameter.name)
+    text = result.source.split("\n")[span.line - 1].strip()
+    tensors = len(writes)
+    lines = [f"**`{text}`** ({span})", "",
+             f"In `{explanation.model}`: writes {tensors} tensor{'s' if tensors != 1 else ''}"
+             + (f", {last} of them last" if last != tensors else "") + ".", "",
+             "| parameter | shape | initializer | draws | overwritten by |",
+             "|---|---|---|---|---|"]
+    for number, ((_, shape, call, draws, overwritten), names) in enumerate(rows.items()):
+        if number == HOVER_ROWS:
+            lines.append(f"| ... {len(rows) - HOVER_ROWS} more rows | | | | |")
+            break
+        name = collapse_names(names)[0] if len(names) > 1 else names[0]
+        lines.append(f"| `{name}` | {shape} | {call} | {draws} | {overwritten} |")
+    return "\n".join(lines)
+
+
 @server.feature(types.TEXT_DOCUMENT_HOVER)
 def _hover(params: types.HoverParams) -> types.Hover | None:
     document = server.workspace.get_text_document(params.text_document.uri)
@@ -181,6 +247,8 @@ def _hover(params: types.HoverParams) -> types.Hover | None:
         return None
     word = _word_at(lines[params.position.line], params.position.character)
     text = _describe(word) if word else None
+    if text is None:
+        text = rule_view(document.uri, params.position.line + 1, params.position.character + 1)
     if text is None:
         return None
     return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text))
@@ -192,8 +260,109 @@ _IN_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\(([^()]*)$")
 _AFTER_EQUALS = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*=\s*[A-Za-z_0-9]*$")
 
 
-def completions(before: str) -> list[types.CompletionItem]:
-    """What may be typed at the end of ``before`` (the line up to the cursor)."""
+_PARAM_PATH = re.compile(r"^\s*param\s+([A-Za-z0-9_.*{}\"]*)$")
+_CLASS_PARAM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_.*{}]*)$")
+_SCOPE_PATH = re.compile(r"^\s*scope\s+([A-Za-z0-9_.]*)$")
+_NAME_CHILD = re.compile(r"^\s*name\s+[A-Za-z0-9_]*$")
+_RULE_START = re.compile(r"^\s*(?:[A-Za-z0-9_*]+\s*,\s*)*[A-Za-z_]*$")
+_SCOPE_OPEN = re.compile(r"\bscope\s+([A-Za-z0-9_.]+)\s*\{|\}")
+_KEYWORDS = ("param", "name", "scope", "load", "let", "seed")
+
+
+def _scope_of(text: str) -> str:
+    """The module path of the scope the end of ``text`` is in (``""``: the model)."""
+    stack: list[str] = []
+    for match in _SCOPE_OPEN.finditer(text):
+        if match.group(1) is not None:
+            stack.append(match.group(1))
+        elif stack:
+            stack.pop()
+    return ".".join(stack)
+
+
+def _segments_after(paths: Any, typed: str) -> list[str]:
+    """The next path segments of ``paths`` after the complete segments of ``typed``; a
+    ``*`` or ``{i}`` segment matches any."""
+    done = typed.split(".")[:-1]
+    found: dict[str, None] = {}
+    for path in paths:
+        parts = path.split(".")
+        if len(parts) > len(done) and all(
+                d == "*" or d.startswith("{") or d == p for d, p in zip(done, parts)):
+            found[parts[len(done)]] = None
+    return list(found)
+
+
+def _within(model: Any, scope: str) -> Any:
+    if not scope:
+        return model
+    try:
+        return model.get_submodule(scope)
+    except AttributeError:
+        return None
+
+
+def _model_completions(before: str, text: str, model: Any) -> list[types.CompletionItem] | None:
+    """Names from the model at the end of ``before``; ``None`` where none is expected."""
+    kind = types.CompletionItemKind
+    where = _within(model, _scope_of(text)) if model is not None else None
+    param = _PARAM_PATH.search(before)
+    if param is not None:
+        if where is None:
+            return []
+        names = [name for name, _ in where.named_parameters()]
+        return [types.CompletionItem(label=segment, kind=kind.Field)
+                for segment in _segments_after(names, param.group(1))]
+    scope = _SCOPE_PATH.search(before)
+    if scope is not None:
+        if where is None:
+            return []
+        names = [name for name, _ in where.named_modules() if name]
+        return [types.CompletionItem(label=segment, kind=kind.Module)
+                for segment in _segments_after(names, scope.group(1))]
+    if _NAME_CHILD.search(before):
+        if where is None:
+            return []
+        return [types.CompletionItem(label=name, kind=kind.Module,
+                                     detail=type(child).__name__)
+                for name, child in where.named_children()]
+    owner = _CLASS_PARAM.search(before)
+    if owner is not None and owner.group(1) not in _KEYWORDS:
+        if where is None:
+            return []
+        from ..core.matcher import class_names
+
+        names = {name for module in where.modules()
+                 if owner.group(1) in class_names(type(module))
+                 for name, _ in module.named_parameters()}
+        return [types.CompletionItem(label=segment, kind=kind.Field)
+                for segment in _segments_after(sorted(names), owner.group(2))]
+    if _RULE_START.search(before):
+        from .lint import known_layer_names
+
+        items = [types.CompletionItem(label=word, kind=kind.Keyword, sort_text=f"2{word}")
+                 for word in _KEYWORDS]
+        mine: set[str] = set()
+        if where is not None:
+            mine = {type(module).__name__ for module in where.modules()}
+            items += [types.CompletionItem(label=name, kind=kind.Class, sort_text=f"0{name}",
+                                           detail="in the model") for name in sorted(mine)]
+        items += [types.CompletionItem(label=name, kind=kind.Class, sort_text=f"1{name}")
+                  for name in sorted(known_layer_names() - mine)]
+        return items
+    return None
+
+
+def completions(before: str, text: str | None = None, model: Any = None
+                ) -> list[types.CompletionItem]:
+    """What may be typed at the end of ``before`` (the line up to the cursor).
+
+    ``text`` is the document up to the cursor (for the enclosing scope) and
+    ``model`` the project's model, whose classes and names are offered.
+    """
+    found = _model_completions(before, before if text is None else text, model)
+    if found is not None:
+        return found
     initializers = _initializers()
     if _AFTER_THEN.search(before):
         from ..core.modifiers import MODIFIERS
@@ -223,13 +392,16 @@ def completions(before: str) -> list[types.CompletionItem]:
 
 
 @server.feature(types.TEXT_DOCUMENT_COMPLETION,
-                types.CompletionOptions(trigger_characters=[">", "(", ",", "="]))
+                types.CompletionOptions(trigger_characters=[">", "(", ",", "=", "."]))
 def _complete(params: types.CompletionParams) -> types.CompletionList:
     document = server.workspace.get_text_document(params.text_document.uri)
     lines = document.source.split("\n")
     line = lines[params.position.line] if params.position.line < len(lines) else ""
+    before = "\n".join(lines[:params.position.line] + [line[:params.position.character]])
+    model, _ = _documents.get(document.uri, (None, None))
     return types.CompletionList(is_incomplete=False,
-                                items=completions(line[:params.position.character]))
+                                items=completions(line[:params.position.character], before,
+                                                  model))
 
 
 def main() -> None:

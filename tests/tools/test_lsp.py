@@ -114,3 +114,112 @@ def test_the_server_lints_built_in_policies_without_importing_torch(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
     assert done.stdout.strip() == "['W201'] False", done.stderr
+
+
+# -- with the project's model: the explain view of a rule, and the model's names ------------
+
+VIT_POLICY = (REPO / "examples" / "vit.init").read_text()
+VIT_LINEAR = next(n for n, line in enumerate(VIT_POLICY.splitlines()) if line.startswith("Linear"))
+
+
+@pytest.fixture
+def vit_project(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.initdsl]\nmodel = "initdsl.zoo:vit_b16"\n')
+    return tmp_path
+
+
+async def _hover(client, uri, line, character):
+    return await client.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character)))
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_hover_on_a_rule_is_the_explain_view_of_it(client, vit_project):
+    from initdsl.tools.explain import explain
+    from initdsl.tools.modelspec import build
+
+    path = vit_project / "v.init"
+    uri = await _open(client, path, VIT_POLICY)
+    hover = await _hover(client, uri, VIT_LINEAR, 2)  # on `Linear`
+    text = hover.contents.value
+    assert text.startswith(f"**`Linear -> trunc_normal(std=0.02, bias=0)`** ({path}:"
+                           f"{VIT_LINEAR + 1}:1)")
+    assert "In `VisionTransformer`: writes 98 tensors." in text
+    # Each row is what explain resolves for those tensors: the arguments and the draw.
+    model = build("initdsl.zoo:vit_b16", device="meta")
+    explained = explain(model, _compiled(VIT_POLICY, path))["blocks.3.attn.qkv.weight"].final
+    call = f"{explained.name}({', '.join(f'{k}={v!r}' for k, v in explained.args.items())})"
+    assert (f"| `blocks.{{0..11}}.attn.qkv.weight` | (2304, 768) | {call} | "
+            f"{explained.distribution.describe()} |  |") in text
+    assert "| `head.bias` | (1000,) |" in text and "constant(0" in text
+
+
+def _compiled(text, path):
+    from initdsl.language.compiler import compile_policy
+
+    return compile_policy(text, filename=str(path))
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_hover_says_which_rule_overwrites_a_tensor_later(client, vit_project):
+    text = "Linear -> normal(std=0.02)\nparam head.weight -> zeros\n"
+    path = vit_project / "o.init"
+    uri = await _open(client, path, text)
+    view = (await _hover(client, uri, 0, 20)).contents.value  # inside the arguments
+    assert "writes 98 tensors, 97 of them last." in view
+    assert f"| `head.weight` | (1000, 768) | Normal(mean=0, std=0.02, bias=0) | " \
+           f"normal(mean=0, std=0.02) | {path}:2:1 |" in view
+    later = (await _hover(client, uri, 1, 3)).contents.value
+    assert "writes 1 tensor." in later and "| `head.weight` |" in later
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_no_rule_view_without_a_model(client, tmp_path):
+    uri = await _open(client, tmp_path / "n.init", "Linear -> normal(std=0.02)\n")
+    assert await _hover(client, uri, 0, 2) is None
+
+
+@pytest.mark.parametrize("text, expected, absent", [
+    ("", {"VisionTransformer", "Block", "Linear", "param", "scope"}, set()),
+    ("Linear, La", {"LayerNorm", "Attention"}, set()),
+    ("param ", {"cls_token", "pos_embed", "patch_embed", "blocks", "norm", "head"}, {"0"}),
+    ("param blocks.", {str(i) for i in range(12)}, {"norm1"}),
+    ("param blocks.*.", {"norm1", "attn", "norm2", "mlp"}, {"weight"}),
+    ("param blocks.{i}.attn.", {"qkv", "proj"}, set()),
+    ("Linear.", {"weight", "bias"}, {"qkv"}),
+    ("scope ", {"patch_embed", "blocks", "norm", "head"}, {"weight"}),
+    ("scope blocks.0.", {"norm1", "attn", "norm2", "mlp"}, set()),
+    ("scope blocks.0 {\n  name ", {"norm1", "attn", "norm2", "mlp"}, {"blocks"}),
+    ("scope blocks.0 {\n  param attn.", {"qkv", "proj"}, set()),
+    ("scope blocks.0 { Linear -> zeros }\nname ", {"blocks", "head"}, {"attn"}),
+])
+@pytest.mark.asyncio(loop_scope="module")
+async def test_completion_of_the_models_names(client, vit_project, text, expected, absent):
+    uri = await _open(client, vit_project / "m.init", text)
+    lines = text.split("\n")
+    result = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=len(lines) - 1, character=len(lines[-1]))))
+    labels = {item.label for item in result.items}
+    assert expected <= labels and not absent & labels, sorted(labels)[:40]
+    if text == "":  # the model's own classes first
+        first = sorted(result.items, key=lambda item: item.sort_text or item.label)[0]
+        assert first.detail == "in the model"
+
+
+def test_editors_doc_shows_the_real_rule_view():
+    from initdsl.tools import lsp
+    from initdsl.tools.modelspec import build
+
+    model = build("initdsl.zoo:vit_b16", device="meta")
+    uri = "file:///work/examples/vit.init"
+    lsp._documents[uri] = (model, lint(VIT_POLICY, "/work/examples/vit.init", model))
+    try:
+        view = lsp.rule_view(uri, VIT_LINEAR + 1, 1).replace("/work/examples", "examples")
+    finally:
+        del lsp._documents[uri]
+    doc = (REPO / "docs" / "editors.md").read_text()
+    shown = doc.split("```markdown\n")[1].split("```")[0]
+    assert view.startswith(shown.rstrip("\n"))
