@@ -893,14 +893,21 @@ def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
         _write(sys.stderr, _policy_errors(error, source, err_style))
         return 1
     progress = _Progress(sys.stderr, sys.stderr.isatty() and not args.quiet)
-    if args.seed is not None:
+    if args.seed is not None and not args.fast:
         torch.manual_seed(args.seed)
     with progress.phase("building the model"):
-        model = _build_model(args.model, None)
+        model = _build_model(args.model, "meta" if args.fast else None)
     try:
         with progress.phase("initializing", lambda: (LEDGER.clock, LEDGER.written_bytes)), \
                 _log_warnings(sys.stderr):
-            record = apply(model, source, filename=_name(args.policy))
+            if args.fast:
+                from ..core.provenance import provenance
+                from ..fast.materialize import materialize
+
+                materialize(model, source, seed=args.seed, filename=_name(args.policy))
+                record = provenance(model)
+            else:
+                record = apply(model, source, filename=_name(args.policy))
     except PolicyError as error:
         _write(sys.stderr, _policy_errors(error, source, err_style))
         return 1
@@ -1054,7 +1061,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("-q", "--quiet", action="store_true",
                      help="no progress line on a terminal")
     sub.add_argument("--seed", type=int, metavar="N",
-                     help="torch.manual_seed(N) before the model is built")
+                     help="torch.manual_seed(N) before the model is built; with --fast, the "
+                     "fast-mode seed")
+    sub.add_argument("--fast", action="store_true",
+                     help="build the model on the meta device and materialize it in fast mode "
+                     "(initdsl.materialize: each tensor written once, from keyed generators)")
     importing(sub)
     sub.set_defaults(run=_cmd_apply)
 

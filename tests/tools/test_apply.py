@@ -92,3 +92,27 @@ def test_apply_errors(tmp_path, policy, out, code, message):
     assert result.returncode == code
     assert message in result.stderr
     assert not (tmp_path / out).exists()
+
+
+FAST = "Linear, Embedding -> normal(std=0.02, bias=0)\nLayerNorm -> ones\n"
+GPT = "initdsl.zoo:gpt(vocab=64, dim=32, depth=2, heads=2, mlp=64)"
+
+
+def test_fast_apply_saves_what_materialize_gives(tmp_path):
+    from initdsl.tools.modelspec import build
+
+    (tmp_path / "fast.init").write_text(FAST)
+    result = cli("apply", "fast.init", "--model", GPT, "--out", "f.safetensors", "--fast",
+                 "--seed", "11", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "initialized with fast.init (seed 11)" in result.stdout
+    expected = initdsl.materialize(build(GPT, device="meta"), FAST, seed=11).state_dict()
+    saved = load_file(tmp_path / "f.safetensors")
+    assert sorted(saved) == sorted(expected)
+    for key, tensor in expected.items():
+        assert torch.equal(saved[key], tensor), key
+    other = cli("apply", "fast.init", "--model", GPT, "--out", "g.safetensors", "--fast",
+                "--seed", "12", cwd=tmp_path)
+    assert other.returncode == 0
+    assert not torch.equal(load_file(tmp_path / "g.safetensors")["head.weight"],
+                           saved["head.weight"])
