@@ -41,8 +41,9 @@ def test_apply_shows_tensors_and_bytes_on_a_terminal(tmp_path, mode):
     code, seen = _on_a_terminal([*APPLY, *mode, "--out", str(tmp_path / "v.pt")], tmp_path)
     assert code == 0
     # Each phase shows once it outlives its 0.5 s delay: building ViT-B/16 on the CPU
-    # does; on the meta device (--fast) it does not, and saving 330 MB does.
-    assert ("building the model..." if not mode else "saving...") in seen
+    # does; on the meta device (--fast) it does not, and then writing or saving 346 MB does.
+    shown = ["building the model..."] if not mode else ["initializing...", "saving..."]
+    assert any(phase in seen for phase in shown), seen
     assert "\r\x1b[K" in seen  # the line is rewritten, then cleared
     if "initializing..." in seen:  # shown only when the phase outlives its 0.5 s delay
         assert "tensors, " in seen and "MiB written" in seen
