@@ -582,10 +582,6 @@ def _with_flags(project: Project, args: argparse.Namespace) -> Project:
 # -- explain -------------------------------------------------------------------------------
 
 
-def _shape(shape: Sequence[int]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-
 def _table_rows(explanation: Explanation, group: bool
                 ) -> list[tuple[str, str, str, str, bool]]:
     from .findings import collapse_names
@@ -594,7 +590,7 @@ def _table_rows(explanation: Explanation, group: bool
     for parameter in explanation.parameters:
         writer, rule = parameter.written_by()
         pattern = ".".join("{}" if p.isdigit() else p for p in parameter.name.split("."))
-        key = (pattern if group else parameter.name, _shape(parameter.shape), writer, rule,
+        key = (pattern if group else parameter.name, parameter.shape_text, writer, rule,
                parameter.final is None)
         rows.setdefault(key, []).append(parameter.name)
     table = []
@@ -647,6 +643,7 @@ def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
     from .lint import missing_checkpoints
     from .lint_model import explanation_diagnostics
 
+    _check_html_options(args)  # before anything is imported or built
     project = _project(args.policy)
     args.model = _model_spec(args, args.policy, project)
     _import_modules(args, project)
@@ -658,12 +655,6 @@ def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
     except PolicyError as error:
         _write(sys.stderr, _policy_errors(error, source, err_style))
         return 1
-    if args.apply and not args.html:
-        raise UsageError("--apply draws the values for the page of --html; pass --html FILE")
-    if args.html and Path(args.html).suffix.lower() not in (".html", ".htm"):
-        raise UsageError(f"--html {args.html}: the page is written to a .html file")
-    if args.html and not Path(args.html).parent.is_dir():
-        raise UsageError(f"--html {args.html}: directory {Path(args.html).parent} does not exist")
     if args.apply and args.device == "meta":
         args.device = None  # values need memory: where the factory builds by default
     model = _build_model(args.model, args.device)
@@ -694,6 +685,25 @@ def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
     return 1 if any(d.severity == "error" for d in diagnostics) else 0
 
 
+def _check_html_options(args: argparse.Namespace) -> None:
+    if args.apply and not args.html:
+        raise UsageError("--apply draws the values for the page of --html; pass --html FILE")
+    if args.seed is not None and not args.apply:
+        raise UsageError("--seed seeds the run of --apply; pass --html FILE --apply")
+    if args.seed is not None:
+        from ..core.seed import check_seed
+        from ..errors import InitError
+
+        try:
+            check_seed(args.seed)
+        except InitError as error:
+            raise UsageError(f"--seed: {error}") from None
+    if args.html and Path(args.html).suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--html {args.html}: the page is written to a .html file")
+    if args.html and not Path(args.html).parent.is_dir():
+        raise UsageError(f"--html {args.html}: directory {Path(args.html).parent} does not exist")
+
+
 def _applied_values(args: argparse.Namespace, model: Any, source: str) -> dict[str, Any] | None:
     """Run the policy on ``model`` (exact mode) and return its parameters; ``None`` on an
     error, which is reported."""
@@ -720,20 +730,16 @@ def _applied_values(args: argparse.Namespace, model: Any, source: str) -> dict[s
 
 def _write_html(path: str, explanation: Explanation, source: str, policy_name: str,
                 model: Any, values: dict[str, Any] | None) -> None:
-    """The page, written whole or not at all (a temporary file, then a rename)."""
+    """The page, written whole or not at all."""
     from .html_report import render_html
 
     classes = {name: type(module).__name__ for name, module in model.named_modules()}
     page = render_html(explanation, policy=source, policy_name=policy_name,
                        classes=classes, values=values)
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_text(page, encoding="utf-8")
-        os.replace(temporary, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
+        _write_atomically(path, page.encode("utf-8"))
+    except OSError as error:
+        raise UsageError(f"--html {path}: cannot write it: {error.strerror or error}") from None
 
 
 # -- apply ---------------------------------------------------------------------------------
@@ -856,6 +862,34 @@ def _save(model: Any, path: str) -> int:
     return len(state)
 
 
+def _fast_seed(seed: int | None, source: str, filename: str) -> int:
+    """The fast-mode seed of a run: ``--seed``, else the policy's ``seed N``, else drawn from
+    torch's generator; chosen here so that the command can say which it was."""
+    from ..core.seed import policy_seed
+    from ..fast.rng import resolve_seed
+    from ..language.compiler import compile_policy
+
+    if seed is None:
+        seed = policy_seed(compile_policy(source, filename=filename).scopes)
+    return resolve_seed(seed)
+
+
+def _materialize(model: Any, source: str, seed: int, filename: str) -> Any:
+    """``initdsl.materialize``, its warnings (tensors no rule writes, filled with zeros)
+    shown as ``initdsl: warning:`` lines; returns the provenance."""
+    import warnings
+
+    from ..core.provenance import provenance
+    from ..fast.materialize import materialize
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        materialize(model, source, seed=seed, filename=filename)
+    for warning in caught:
+        _write(sys.stderr, f"initdsl: warning: {warning.message}")
+    return provenance(model)
+
+
 def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
     import torch
 
@@ -901,11 +935,8 @@ def _cmd_apply(args: argparse.Namespace, style: Style) -> int:
         with progress.phase("initializing", lambda: (LEDGER.clock, LEDGER.written_bytes)), \
                 _log_warnings(sys.stderr):
             if args.fast:
-                from ..core.provenance import provenance
-                from ..fast.materialize import materialize
-
-                materialize(model, source, seed=args.seed, filename=_name(args.policy))
-                record = provenance(model)
+                args.seed = _fast_seed(args.seed, source, _name(args.policy))
+                record = _materialize(model, source, args.seed, _name(args.policy))
             else:
                 record = apply(model, source, filename=_name(args.policy))
     except PolicyError as error:

@@ -131,6 +131,14 @@ class Writer:
         """The rule's source position, else a description of where it is configured."""
         return self.source or (str(self.origin) if self.origin is not None else "")
 
+    def text(self, parameter: str) -> str:
+        """The write as ``initdsl explain`` shows it: ``Normal(mean=0, std=0.02)``, ``load
+        full.pth [backbone.conv.weight]`` (the key when it is not ``parameter``)."""
+        if self.kind == "load":
+            text = f"load {self.args.get('checkpoint')}"
+            return text + f" [{self.key}]" if self.key and self.key != parameter else text
+        return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.args.items())})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -160,6 +168,11 @@ class Parameter:
         for size in self.shape:
             count *= size
         return count
+
+    @property
+    def shape_text(self) -> str:
+        """``(768, 3, 16, 16)``, ``(768,)``, ``()``: the shape as Python writes a tuple."""
+        return "(" + ", ".join(map(str, self.shape)) + ("," if len(self.shape) == 1 else "") + ")"
 
     @property
     def final(self) -> Writer | None:
@@ -193,14 +206,14 @@ class Parameter:
         if final is None:
             return "not written (keeps its constructor value)", "-"
         if final.certain:
-            return _certain_text(final, self.name), final.where
+            return final.text(self.name), final.where
         text = (f"load {final.args.get('checkpoint')} (not inspected) may write"
                 if final.kind == UNKNOWN else f"user code {final.name} may write")
         where = final.where or f"init_weights of {final.module!r}"
         fallback = self.final_certain
         if fallback is None:
             return text + "; else not written", where
-        return f"{text}; else {_certain_text(fallback, self.name)} from {fallback.where}", where
+        return f"{text}; else {fallback.text(self.name)} from {fallback.where}", where
 
     def to_dict(self) -> dict[str, Any]:
         final = self.final
@@ -215,13 +228,6 @@ class Parameter:
             "otherwise": None if fallback is None else fallback.to_dict(),
             "writes": len(self.writes),
         }
-
-
-def _certain_text(writer: Writer, name: str) -> str:
-    if writer.kind == "load":
-        text = f"load {writer.args.get('checkpoint')}"
-        return text + f" [{writer.key}]" if writer.key and writer.key != name else text
-    return f"{writer.name}({', '.join(f'{k}={v!r}' for k, v in writer.args.items())})"
 
 
 @attrs.frozen

@@ -92,9 +92,18 @@ def _phi(x: float) -> float:
 
 
 def _truncation(dist: TruncNormal) -> tuple[float, float, float]:
+    """:math:`\\alpha`, :math:`\\beta` and the mass :math:`Z` the normal puts on ``[a, b]``."""
     alpha = (dist.a - dist.mean) / dist.std
     beta = (dist.b - dist.mean) / dist.std
-    return alpha, beta, normal_cdf(beta) - normal_cdf(alpha)
+    # Far in a tail Phi(beta) - Phi(alpha) is the difference of two numbers near 1
+    # (or 0); the complementary error functions keep the digits.
+    if alpha > 0:
+        mass = 0.5 * (math.erfc(alpha / math.sqrt(2)) - math.erfc(beta / math.sqrt(2)))
+    elif beta < 0:
+        mass = 0.5 * (math.erfc(-beta / math.sqrt(2)) - math.erfc(-alpha / math.sqrt(2)))
+    else:
+        mass = normal_cdf(beta) - normal_cdf(alpha)
+    return alpha, beta, mass
 
 
 def moments(dist: Any) -> tuple[float, float] | None:
@@ -114,6 +123,8 @@ def moments(dist: Any) -> tuple[float, float] | None:
     if isinstance(dist, Uniform):
         return (dist.low + dist.high) / 2, (dist.high - dist.low) / math.sqrt(12)
     if isinstance(dist, TruncNormal):
+        if not dist.std > 0:  # a point, clamped into [a, b]
+            return min(max(float(dist.mean), dist.a), dist.b), 0.0
         alpha, beta, mass = _truncation(dist)
         if mass <= 0:
             return None
@@ -131,8 +142,10 @@ def density(dist: Any, x: float) -> float:
         width = dist.high - dist.low
         return 1 / width if width > 0 and dist.low <= x <= dist.high else 0.0
     if isinstance(dist, TruncNormal):
+        if not dist.std > 0 or not dist.a <= x <= dist.b:
+            return 0.0
         _, _, mass = _truncation(dist)
-        if not dist.a <= x <= dist.b or mass <= 0:
+        if mass <= 0:
             return 0.0
         return _phi((x - dist.mean) / dist.std) / (dist.std * mass)
     return 0.0
@@ -307,6 +320,8 @@ def _unresolved(writer: Writer) -> str:
         return "kept as the constructor wrote them"
     if writer.kind == "init":
         return "a custom initializer: what it draws is known by running it"
+    if writer.kind == "unknown":
+        return "a checkpoint that could not be inspected may load them"
     return "user code: what it writes is known by running it"
 
 
@@ -419,7 +434,7 @@ def _tree_section(explanation: Explanation, classes: Mapping[str, str]) -> str:
         children.setdefault(parent, []).append(module)
 
     def node(module: str, depth: int) -> str:
-        name = module.rpartition(".")[2] or html.escape(explanation.model)
+        name = module.rpartition(".")[2] or explanation.model
         cls = classes.get(module, "")
         label = f"<code>{html.escape(name)}</code> <span class=\"cls\">{html.escape(cls)}</span>"
         inner = []
@@ -432,7 +447,7 @@ def _tree_section(explanation: Explanation, classes: Mapping[str, str]) -> str:
                 link = (f'<a href="#{_anchor(key)}">{html.escape(rule)}</a>' if key
                         else html.escape(rule))
                 status = parameter.status
-                shape = "(" + ", ".join(map(str, parameter.shape)) + ")"
+                shape = parameter.shape_text
                 inner.append(f'<tr class="param {status}" data-name="{html.escape(parameter.name)}">'
                              f"<td><code>{html.escape(parameter.name.rpartition('.')[2])}</code>"
                              f"</td><td class=\"mono\">{shape}</td>"
@@ -456,20 +471,20 @@ GROUPS_PER_RULE = 4
 
 
 def _values_section(explanation: Explanation, values: Mapping[str, Any]) -> str:
-    groups: dict[tuple[str, str], list[Parameter]] = {}
-    asked: dict[tuple[str, str], Any] = {}
+    # A group is the tensors one rule draws from one distribution (the resolved value
+    # object, not its rounded label: kaiming's std for fans 4095 and 4096 differ).
+    groups: dict[tuple[str, Any], list[Parameter]] = {}
     writers: dict[str, Writer] = {}
     for parameter in explanation.parameters:
         final = parameter.final
         if final is None or parameter.name not in values:
             continue
         dist = requested(final) if final.kind == "init" else None
-        what = _label(dist) if dist is not None else _unresolved(final)
         where = final.where or final.name
-        groups.setdefault((where, what), []).append(parameter)
-        asked[(where, what)] = dist
+        groups.setdefault((where, dist if dist is not None else _unresolved(final)),
+                          []).append(parameter)
         writers.setdefault(where, final)
-    by_rule: dict[str, list[tuple[str, str]]] = {}
+    by_rule: dict[str, list[tuple[str, Any]]] = {}
     for key in groups:
         by_rule.setdefault(key[0], []).append(key)
     parts = ["<h2>Values</h2>",
@@ -484,13 +499,15 @@ def _values_section(explanation: Explanation, values: Mapping[str, Any]) -> str:
             if len(shown) < len(keys) and number == GROUPS_PER_RULE // 2:
                 parts.append(f'<p class="note">... {len(keys) - len(shown)} more groups of '
                              f"<code>{html.escape(where)}</code> between these</p>")
-            parts.append(_group(key, groups[key], asked[key], values))
+            parts.append(_group(key, groups[key], values))
     return "\n".join(parts)
 
 
-def _group(key: tuple[str, str], members: Sequence[Parameter], dist: Any,
-           values: Mapping[str, Any]) -> str:
-    where, what = key
+def _group(key: tuple[str, Any], members: Sequence[Parameter], values: Mapping[str, Any]
+           ) -> str:
+    where, dist = key
+    what = dist if isinstance(dist, str) else _label(dist)
+    dist = None if isinstance(dist, str) else dist
     tensors = [values[p.name].detach().reshape(-1) for p in members]
     count = sum(t.numel() for t in tensors)
     names = collapse_names([p.name for p in members])
@@ -516,18 +533,30 @@ def _sample(tensors: Sequence[Any], count: int) -> Any:
 
     parts = []
     for tensor in tensors:
-        take = tensor.numel() if count <= SAMPLE else max(1, tensor.numel() * SAMPLE // count)
-        if take < tensor.numel():
-            tensor = tensor[torch.linspace(0, tensor.numel() - 1, take).long()]
+        size = tensor.numel()
+        take = size if count <= SAMPLE else max(1, size * SAMPLE // count)
+        if take < size:
+            # Integer arithmetic: float32 linspace rounds past the end above 2**24 elements.
+            tensor = tensor[torch.arange(take) * (size - 1) // max(take - 1, 1)]
         parts.append(tensor.to(torch.float64))
     return torch.cat(parts)
 
 
 def _group_body(flat: Any, dist: Any, label: str) -> str:
-    mean, std = float(flat.mean()), float(flat.std()) if flat.numel() > 1 else 0.0
+    import torch
+
+    finite = torch.isfinite(flat)
+    bad = int((~finite).sum())
+    flat = flat[finite]
+    warning = (f'<p class="off">{bad:,} of the values read are not finite (inf or nan); '
+               "the histogram shows the rest</p>" if bad else "")
+    if flat.numel() == 0:
+        return warning or '<p class="note">no values (the tensors are empty)</p>'
+    mean = float(flat.mean())
+    std = float(flat.std()) if flat.numel() > 1 else 0.0
     low, high = float(flat.min()), float(flat.max())
     if not high > low:
-        return f'<p class="note">every value is {_number(low)}</p>'
+        return warning + f'<p class="note">every value is {_number(low)}</p>'
     expected = moments(dist) if dist is not None else None
     counts = [int(c) for c in _histogram_counts(flat, low, high)]
     width = (high - low) / BINS
@@ -547,8 +576,8 @@ def _group_body(flat: Any, dist: Any, label: str) -> str:
                        f"<td>{name}</td><td>{_number(seen)}</td>"
                        f"<td>{'' if want is None else _number(want)}</td></tr>"
                        for name, seen, want in rows) + "</table>")
-    return ('<div class="values">' + _histogram_chart(counts, low, high, curve,
-                                                      f"histogram of {label}")
+    return (warning + '<div class="values">'
+            + _histogram_chart(counts, low, high, curve, f"histogram of {label}")
             + table + "</div>")
 
 

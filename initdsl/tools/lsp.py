@@ -128,6 +128,11 @@ def _saved(params: types.DidSaveTextDocumentParams) -> None:
     _publish(params.text_document.uri)
 
 
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def _closed(params: types.DidCloseTextDocumentParams) -> None:
+    _documents.pop(params.text_document.uri, None)
+
+
 @server.feature(types.TEXT_DOCUMENT_FORMATTING)
 def _format(params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
     from ..errors import PolicyError
@@ -198,7 +203,7 @@ def rule_view(uri: str, line: int, column: int) -> str | None:
     """
     from .findings import collapse_names
 
-    model, result = _documents.get(uri, (None, None))
+    _, result = _documents.get(uri, (None, None))
     explanation = getattr(result, "explanation", None)
     if explanation is None:
         return None
@@ -209,21 +214,18 @@ def rule_view(uri: str, line: int, column: int) -> str | None:
     rows: dict[tuple[str, ...], list[str]] = {}
     last = 0
     for parameter, writer in writes:
-        overwritten = "" if parameter.final is writer else (
-            parameter.final.where if parameter.final is not None else "")
+        # What holds the tensor after the run, when it is not this rule.
+        overwritten = "" if parameter.final is writer else parameter.written_by()[1]
         last += not overwritten
-        if writer.kind == "load":
-            call = f"load `{writer.key or parameter.name}`"
-        else:
-            call = f"{writer.name}({', '.join(f'{k}={v!r}' for k, v in writer.args.items())})"
         draws = writer.distribution.describe() if writer.distribution is not None else ""
-        then = " then ".join(m.describe() for m in writer.then)
+        if writer.then:
+            draws += " then " + " then ".join(m.describe() for m in writer.then)
         pattern = ".".join("{}" if p.isdigit() else p for p in parameter.name.split("."))
-        shape = "(" + ", ".join(map(str, parameter.shape)) + ("," if len(parameter.shape) == 1
-                                                             else "") + ")"
-        key = (pattern, shape, call, draws + (f" then {then}" if then else ""), overwritten)
+        key = (pattern, parameter.shape_text, writer.text(parameter.name), draws, overwritten)
         rows.setdefault(key, []).append(parameter.name)
-    text = result.source.split("\n")[span.line - 1].strip()
+    first = result.source.split("\n")[span.line - 1]
+    text = (first[span.column - 1:span.end_column - 1] if span.end_line == span.line
+            else first[span.column - 1:]).strip()
     tensors = len(writes)
     lines = [f"**`{text}`** ({span})", "",
              f"In `{explanation.model}`: writes {tensors} tensor{'s' if tensors != 1 else ''}"
@@ -235,8 +237,14 @@ def rule_view(uri: str, line: int, column: int) -> str | None:
             lines.append(f"| ... {len(rows) - HOVER_ROWS} more rows | | | | |")
             break
         name = collapse_names(names)[0] if len(names) > 1 else names[0]
-        lines.append(f"| `{name}` | {shape} | {call} | {draws} | {overwritten} |")
+        cells = (f"`{name}`", shape, call, draws, overwritten)
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    # A `|` inside a cell (a string argument, a file name) would end the cell.
+    return text.replace("|", "\\|")
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
@@ -265,17 +273,24 @@ _CLASS_PARAM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_.*{}]*)$")
 _SCOPE_PATH = re.compile(r"^\s*scope\s+([A-Za-z0-9_.]*)$")
 _NAME_CHILD = re.compile(r"^\s*name\s+[A-Za-z0-9_]*$")
 _RULE_START = re.compile(r"^\s*(?:[A-Za-z0-9_*]+\s*,\s*)*[A-Za-z_]*$")
-_SCOPE_OPEN = re.compile(r"\bscope\s+([A-Za-z0-9_.]+)\s*\{|\}")
+_SEGMENT = r'(?:[A-Za-z0-9_]+|"(?:[^"\\\n]|\\.)*")'
+#: What moves the scope in the text before the cursor: a scope's opening, a
+#: closing brace; strings, comments and ``{i}`` captures are matched so as to be
+#: skipped (their braces are not the block's).
+_SCOPE_TOKENS = re.compile(
+    rf"\bscope\s+(?P<path>{_SEGMENT}(?:\s*\.\s*{_SEGMENT})*)\s*\{{"
+    r'|"(?:[^"\\\n]|\\.)*"|#[^\n]*|\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}|(?P<close>\})')
 _KEYWORDS = ("param", "name", "scope", "load", "let", "seed")
 
 
 def _scope_of(text: str) -> str:
     """The module path of the scope the end of ``text`` is in (``""``: the model)."""
     stack: list[str] = []
-    for match in _SCOPE_OPEN.finditer(text):
-        if match.group(1) is not None:
-            stack.append(match.group(1))
-        elif stack:
+    for match in _SCOPE_TOKENS.finditer(text):
+        if match.group("path") is not None:
+            segments = re.findall(_SEGMENT, match.group("path"))
+            stack.append(".".join(segment.strip('"') for segment in segments))
+        elif match.group("close") is not None and stack:
             stack.pop()
     return ".".join(stack)
 

@@ -116,3 +116,37 @@ def test_fast_apply_saves_what_materialize_gives(tmp_path):
     assert other.returncode == 0
     assert not torch.equal(load_file(tmp_path / "g.safetensors")["head.weight"],
                            saved["head.weight"])
+
+
+RAW = """\
+import torch
+from torch import nn
+
+
+class Raw(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.scale = nn.Parameter(torch.ones(3))  # no module default recomputes it
+
+
+def raw():
+    return Raw()
+"""
+
+
+def test_fast_apply_names_its_seed_and_warns_of_zero_filled_tensors(tmp_path):
+    (tmp_path / "raw.py").write_text(RAW)
+    (tmp_path / "p.init").write_text("Linear -> normal(std=0.02)\n")
+    result = cli("apply", "p.init", "--model", "raw.py:raw", "--out", "r.pt", "--fast",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    seed = int(result.stdout.split("(seed ")[1].split(")")[0])
+    warning = result.stderr.strip()
+    assert warning.startswith("initdsl: warning: ") and "scale" in warning
+    again = cli("apply", "p.init", "--model", "raw.py:raw", "--out", "s.pt", "--fast",
+                "--seed", str(seed), cwd=tmp_path)
+    assert again.returncode == 0
+    first, second = (torch.load(tmp_path / name, weights_only=True) for name in ("r.pt", "s.pt"))
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert torch.equal(first["scale"], torch.zeros(3))

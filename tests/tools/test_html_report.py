@@ -89,6 +89,52 @@ def test_moments_and_density_agree_with_draws(dist):
     assert abs(float((draws < mean).double().mean()) - below) < 5e-3
 
 
+@pytest.mark.parametrize("a, b", [
+    (8.0, 10.0),    # far in the upper tail: Phi(b) - Phi(a) would cancel to nothing
+    (-10.0, -8.0),  # its mirror image
+    (-1.0, 2.0),
+])
+def test_truncated_moments_match_integrating_the_density(a, b):
+    # Simpson's rule on the unnormalised density exp(-x^2/2): no erf involved.
+    steps = 20_000
+    h = (b - a) / steps
+    xs = [a + k * h for k in range(steps + 1)]
+    weights = [1 if k in (0, steps) else 4 if k % 2 else 2 for k in range(steps + 1)]
+    mass, first, second = (sum(w * math.exp(-x * x / 2) * x**p for w, x in zip(weights, xs))
+                           for p in (0, 1, 2))
+    mean = first / mass
+    std = math.sqrt(second / mass - mean**2)
+    found = moments(TruncNormal(0.0, 1.0, a, b))
+    assert found[0] == pytest.approx(mean, rel=1e-9) and found[1] == pytest.approx(std, rel=1e-6)
+
+
+def test_a_point_truncated_normal_has_no_width():
+    assert moments(TruncNormal(5.0, 0.0, -2.0, 2.0)) == (2.0, 0.0)
+    assert density(TruncNormal(5.0, 0.0, -2.0, 2.0), 2.0) == 0.0
+
+
+def test_sampling_reads_evenly_spaced_values_of_tensors_past_float32_precision():
+    from initdsl.tools.html_report import SAMPLE, _sample
+
+    big = torch.arange(2**24 + 5, dtype=torch.float64)
+    sample = _sample([big], big.numel())
+    assert sample.numel() == SAMPLE - 1 or sample.numel() == SAMPLE
+    assert sample[0] == 0 and sample[-1] == big.numel() - 1  # the last element, no further
+    assert torch.all(sample[1:] > sample[:-1])
+
+
+@pytest.mark.parametrize("values, shown", [
+    (torch.empty(0), "no values (the tensors are empty)"),
+    (torch.tensor([1.0, float("inf"), float("nan"), 2.0]), "2 of the values read are not finite"),
+    (torch.tensor([float("nan")]), "1 of the values read are not finite"),
+    (torch.full((5,), 3.0), "every value is 3"),
+])
+def test_group_body_says_what_it_cannot_draw(values, shown):
+    from initdsl.tools.html_report import _group_body
+
+    assert shown in _group_body(values.double(), Normal(0.0, 1.0), "g")
+
+
 def test_a_constant_has_no_spread_and_no_density():
     assert moments(Constant(2.0)) == (2.0, 0.0) and density(Constant(2.0), 2.0) == 0.0
 
@@ -100,6 +146,9 @@ def test_a_constant_has_no_spread_and_no_density():
     (["--html", "report.txt"], "--html report.txt: the page is written to a .html file"),
     (["--html", "no/such/dir/r.html"], "--html no/such/dir/r.html: directory no/such/dir does "
      "not exist"),
+    (["--html", "r.html", "--seed", "1"], "--seed seeds the run of --apply; pass --html FILE "
+     "--apply"),
+    (["--html", "r.html", "--apply", "--seed", str(2**70)], "--seed: "),
 ])
 def test_usage_errors(tmp_path, extra, message):
     result = cli("explain", TITAN, "--model", TITAN_MODEL, *extra, cwd=tmp_path)
@@ -116,7 +165,7 @@ def test_page_is_self_contained_and_lists_every_parameter(tmp_path):
     assert not re.search(r"<script|<link|<img|<iframe|src=|@import|url\(", page)
     assert set(re.findall(r"https?://[^\s\"']+", page)) == {"http://www.w3.org/2000/svg"}
     assert len(re.findall(r'<tr class="param ', page)) == 24
-    assert "Values" not in page  # histograms only with --apply
+    assert "<h2>Values</h2>" not in page  # histograms only with --apply
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temporary file left
 
 
@@ -257,7 +306,8 @@ def test_a_failed_write_keeps_the_old_page_and_leaves_no_temporary(tmp_path, mon
     (tmp_path / "old.html").write_text("the old page")
     monkeypatch.setattr(os, "replace", full_disk)
     result = cli("explain", TITAN, "--model", TITAN_MODEL, "--html", "old.html", cwd=tmp_path)
-    assert result.returncode != 0
+    assert (result.returncode, result.stderr.strip()) == (
+        2, "initdsl explain: error: --html old.html: cannot write it: No space left on device")
     assert (tmp_path / "old.html").read_text() == "the old page"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.html"]
 

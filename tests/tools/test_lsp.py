@@ -194,6 +194,10 @@ async def test_no_rule_view_without_a_model(client, tmp_path):
     ("scope blocks.0 {\n  name ", {"norm1", "attn", "norm2", "mlp"}, {"blocks"}),
     ("scope blocks.0 {\n  param attn.", {"qkv", "proj"}, set()),
     ("scope blocks.0 { Linear -> zeros }\nname ", {"blocks", "head"}, {"attn"}),
+    # Braces of a capture, a comment or a string are not the block's.
+    ("scope blocks.0 {\n  param mlp.{i}.weight -> zeros  # }\n  name ", {"attn", "mlp"},
+     {"blocks"}),
+    ('scope blocks {\n  scope "0" {\n    name ', {"attn", "mlp"}, {"blocks", "0"}),
 ])
 @pytest.mark.asyncio(loop_scope="module")
 async def test_completion_of_the_models_names(client, vit_project, text, expected, absent):

@@ -27,7 +27,10 @@ if not SCHEMA.exists():
     pytest.skip("the SARIF schema is not installed (npm ci --prefix tests/tools/sarif)",
                 allow_module_level=True)
 
-VALIDATOR = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+# With the format checker (and jsonschema's format extra installed) `uri-reference`
+# and the other string formats are checked too, not only the structure.
+VALIDATOR = jsonschema.Draft202012Validator(
+    json.loads(SCHEMA.read_text()), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
 def _errors(log: dict) -> list[str]:
@@ -45,6 +48,12 @@ def test_the_schema_is_sarif_2_1_0_and_rejects_a_broken_log():
     assert _errors(broken) == [
         "['runs', 0, 'results', 0, 'level']: 'fatal' is not one of "
         "['none', 'note', 'warning', 'error']"]
+    unquoted = copy.deepcopy(log)
+    unquoted["runs"][0]["results"][0]["locations"][0]["physicalLocation"][
+        "artifactLocation"]["uri"] = "a b.init"
+    assert _errors(unquoted) == [
+        "['runs', 0, 'results', 0, 'locations', 0, 'physicalLocation', 'artifactLocation', "
+        "'uri']: 'a b.init' is not a 'uri-reference'"]
 
 
 POLICIES = {
