@@ -13,6 +13,7 @@ gloo on the CPU; nccl when every rank has a GPU.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -60,9 +61,19 @@ def shard_tp(model, mesh):
 def main(layout: str) -> None:
     cuda = torch.cuda.is_available() and torch.cuda.device_count() >= int(os.environ["WORLD_SIZE"])
     dist.init_process_group("nccl" if cuda else "gloo")
-    rank, world = dist.get_rank(), dist.get_world_size()
     if cuda:
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    run(layout, cuda)
+    # Leave together, with every tensor of the run already freed: gloo may abort a
+    # rank that tears down before its peers, or whose collectives' tensors are only
+    # released while the interpreter shuts down.
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def run(layout: str, cuda: bool) -> None:
+    rank, world = dist.get_rank(), dist.get_world_size()
     mesh = init_device_mesh("cuda" if cuda else "cpu", (world,))
     policy = initdsl.load(os.path.relpath(EXAMPLES / "peers" / "titan_llama3.init"))
 
@@ -96,8 +107,6 @@ def main(layout: str) -> None:
         # Every rank can explain every parameter, as one process would.
         rows = initdsl.plan(model, policy).explain().splitlines()
         print("\n".join([rows[0], *(r for r in rows if r.startswith("layers.3.feed_forward"))]))
-    dist.barrier()  # leave together: gloo may abort a rank that tears down before its peers
-    dist.destroy_process_group()
 
 
 if __name__ == "__main__":

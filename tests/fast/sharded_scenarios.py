@@ -255,7 +255,12 @@ def main(rank, world, out, ckpt_dir):
         results[name] = result
     if rank == 0:
         torch.save(results, out)
-    # Every rank leaves together: gloo can abort a process whose peer has torn down first.
+    # Every rank leaves together, with the scenarios' tensors freed while the interpreter
+    # is whole: gloo can abort a process whose peer has torn down first, or whose
+    # collectives' tensors are released during interpreter shutdown.
+    import gc
+
+    gc.collect()
     dist.barrier()
     dist.destroy_process_group()
 
