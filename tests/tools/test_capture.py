@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -219,7 +220,13 @@ def test_docs_show_a_real_capture(tmp_path):
     summary = result.stderr.strip().splitlines()[-1]
     text = (tmp_path / "gpt2.init").read_text()
     shown = (REPO / "docs" / "capture.md").read_text()
-    assert (f"$ initdsl capture --model examples/hf_models.py:gpt2 -o gpt2.init\n{summary}\n"
-            f"$ cat gpt2.init\n{text}```") in shown
+
+    def lines_apart(text: str) -> str:
+        # The comments cite transformers' source by line (modeling_gpt2.py:449), which
+        # moves between releases; the doc shows one release's numbers.
+        return re.sub(r"(\.py):\d+", r"\1:N", text)
+
+    assert lines_apart(f"$ initdsl capture --model examples/hf_models.py:gpt2 -o gpt2.init\n"
+                       f"{summary}\n$ cat gpt2.init\n{text}```") in lines_apart(shown)
     readme = (REPO / "README.md").read_text()
     assert f"-o gpt2.init\n{summary}\n```" in readme

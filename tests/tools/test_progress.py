@@ -40,10 +40,10 @@ def _on_a_terminal(args, tmp_path) -> tuple[int, str]:
 def test_apply_shows_tensors_and_bytes_on_a_terminal(tmp_path, mode):
     code, seen = _on_a_terminal([*APPLY, *mode, "--out", str(tmp_path / "v.pt")], tmp_path)
     assert code == 0
-    # Each phase shows once it outlives its 0.5 s delay: building ViT-B/16 on the CPU
-    # does; on the meta device (--fast) it does not, and then writing or saving 346 MB does.
-    shown = ["building the model..."] if not mode else ["initializing...", "saving..."]
-    assert any(phase in seen for phase in shown), seen
+    # A phase shows once it outlives its 0.5 s delay; which of them do depends on the
+    # machine (building ViT-B/16 on the CPU, writing or saving its 346 MB), not all.
+    phases = ["building the model...", "initializing...", "saving..."]
+    assert any(phase in seen for phase in phases), seen
     assert "\r\x1b[K" in seen  # the line is rewritten, then cleared
     if "initializing..." in seen:  # shown only when the phase outlives its 0.5 s delay
         assert "tensors, " in seen and "MiB written" in seen
