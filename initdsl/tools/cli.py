@@ -589,8 +589,7 @@ def _table_rows(explanation: Explanation, group: bool
     rows: dict[tuple, list[str]] = {}
     for parameter in explanation.parameters:
         writer, rule = parameter.written_by()
-        pattern = ".".join("{}" if p.isdigit() else p for p in parameter.name.split("."))
-        key = (pattern if group else parameter.name, parameter.shape_text, writer, rule,
+        key = (parameter.pattern if group else parameter.name, parameter.shape_text, writer, rule,
                parameter.final is None)
         rows.setdefault(key, []).append(parameter.name)
     table = []

@@ -170,6 +170,12 @@ class Parameter:
         return count
 
     @property
+    def pattern(self) -> str:
+        """The name with each numeric segment as ``{}``: ``blocks.{}.attn.qkv.weight``, the
+        key under which the views group the tensors of every layer."""
+        return ".".join("{}" if part.isdigit() else part for part in self.name.split("."))
+
+    @property
     def shape_text(self) -> str:
         """``(768, 3, 16, 16)``, ``(768,)``, ``()``: the shape as Python writes a tuple."""
         return "(" + ", ".join(map(str, self.shape)) + ("," if len(self.shape) == 1 else "") + ")"

@@ -267,8 +267,9 @@ def _histogram_chart(counts: Sequence[int], low: float, high: float,
         x0 = frame.px(low + index * width)
         x1 = frame.px(low + (index + 1) * width)
         y = frame.py(count)
-        parts.append(f'<rect class="bar" x="{x0:.1f}" y="{y:.1f}" width="{max(x1 - x0 - 1, 1):.1f}" '
-                     f'height="{frame.py(0) - y:.1f}" data-count="{count}"/>')
+        parts.append(f'<rect class="bar" x="{x0:.1f}" y="{y:.1f}" '
+                     f'width="{max(x1 - x0 - 1, 1):.1f}" height="{frame.py(0) - y:.1f}" '
+                     f'data-count="{count}"/>')
     if curve:
         line = " ".join(f"{frame.px(x):.1f},{frame.py(y):.1f}" for x, y in curve)
         parts.append(f'<polyline class="expected" fill="none" points="{line}"/>')
@@ -331,11 +332,9 @@ def _rule_key(writer: Writer | None) -> str | None:
     return writer.where
 
 
-def _pattern(name: str) -> tuple[str, tuple[int, ...]]:
-    """``("blocks.{}.mlp.fc1.weight", (3,))`` for ``blocks.3.mlp.fc1.weight``."""
-    parts = name.split(".")
-    return (".".join("{}" if p.isdigit() else p for p in parts),
-            tuple(int(p) for p in parts if p.isdigit()))
+def _layer_index(name: str) -> tuple[int, ...]:
+    """``(3,)`` for ``blocks.3.mlp.fc1.weight``: the numbers in the name."""
+    return tuple(int(part) for part in name.split(".") if part.isdigit())
 
 
 def _position(writer: Writer) -> tuple[float, float]:
@@ -368,7 +367,8 @@ def _rules_section(explanation: Explanation, policy: str) -> str:
              '<p class="note">What each rule leaves in the tensors it writes last: the '
              "standard deviation asked for (or the bound of a uniform), resolved for each "
              "tensor's shape, by the layer index in its name.</p>"]
-    for key in sorted(rules, key=lambda k: _position(first[k])):  # in the policy's order; a model's own rules last
+    # In the policy's order; a model's own rules (no position) last.
+    for key in sorted(rules, key=lambda k: _position(first[k])):
         members, writer = rules[key], first[key]
         parts.append(f'<section class="rule" id="{_anchor(key)}">')
         parts.append(f"<h3><code>{html.escape(key)}</code> &middot; {len(members)} "
@@ -387,7 +387,7 @@ def _spread_plot(key: str, members: Sequence[Parameter]) -> str:
     constants: dict[str, list[str]] = {}
     for parameter in members:
         dist = requested(parameter.final)
-        pattern, index = _pattern(parameter.name)
+        pattern, index = parameter.pattern, _layer_index(parameter.name)
         found = spread(dist)
         if found is None:
             what = (f"constant {dist.value:.4g}" if isinstance(dist, Constant)
@@ -448,7 +448,8 @@ def _tree_section(explanation: Explanation, classes: Mapping[str, str]) -> str:
                         else html.escape(rule))
                 status = parameter.status
                 shape = parameter.shape_text
-                inner.append(f'<tr class="param {status}" data-name="{html.escape(parameter.name)}">'
+                inner.append(f'<tr class="param {status}" '
+                             f'data-name="{html.escape(parameter.name)}">'
                              f"<td><code>{html.escape(parameter.name.rpartition('.')[2])}</code>"
                              f"</td><td class=\"mono\">{shape}</td>"
                              f"<td class=\"mono\">{html.escape(writer)}</td>"

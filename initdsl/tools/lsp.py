@@ -220,8 +220,8 @@ def rule_view(uri: str, line: int, column: int) -> str | None:
         draws = writer.distribution.describe() if writer.distribution is not None else ""
         if writer.then:
             draws += " then " + " then ".join(m.describe() for m in writer.then)
-        pattern = ".".join("{}" if p.isdigit() else p for p in parameter.name.split("."))
-        key = (pattern, parameter.shape_text, writer.text(parameter.name), draws, overwritten)
+        key = (parameter.pattern, parameter.shape_text, writer.text(parameter.name), draws,
+               overwritten)
         rows.setdefault(key, []).append(parameter.name)
     first = result.source.split("\n")[span.line - 1]
     text = (first[span.column - 1:span.end_column - 1] if span.end_line == span.line
