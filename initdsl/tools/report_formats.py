@@ -10,6 +10,7 @@ span. No torch: they format diagnostics.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Iterable
 from typing import Any
@@ -53,7 +54,18 @@ def github_annotations(diagnostics: Iterable[Diagnostic]) -> str:
 
 
 def _uri(path: str) -> str:
-    return urllib.parse.quote(path.replace("\\", "/"), safe="/:")
+    """``path`` as a URI reference: relative paths stay relative (what code scanning maps
+    onto the repository), absolute ones become ``file:`` URIs.
+
+    A colon is escaped in a relative path: unescaped, ``a:b.init`` would read as a URI
+    of scheme ``a``.
+    """
+    path = path.replace("\\", "/")
+    if path.startswith("/"):
+        return "file://" + urllib.parse.quote(path, safe="/")
+    if re.match(r"[A-Za-z]:/", path):  # a Windows drive
+        return "file:///" + path[:2] + urllib.parse.quote(path[2:], safe="/")
+    return urllib.parse.quote(path, safe="/")
 
 
 def sarif(diagnostics: Iterable[Diagnostic]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import copy
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from initdsl.diagnostics import Diagnostic, Span
@@ -74,6 +74,18 @@ def test_what_the_command_line_prints_is_valid(tmp_path, name):
     assert (len(results) == 0) == (name in ("clean", "noqa"))
 
 
+@pytest.mark.parametrize("path, uri", [
+    ("dir/p q.init", "dir/p%20q.init"),          # relative: what code scanning maps
+    ("a:b.init", "a%3Ab.init"),                  # not the scheme `a`
+    ("/tmp/x y.init", "file:///tmp/x%20y.init"),
+    ("C:\\policies\\p.init", "file:///C:/policies/p.init"),
+])
+def test_artifact_uris(path, uri):
+    log = sarif([Diagnostic("W201", "x", Span(path, 1, 1, 1, 2), "warning")])
+    location = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == uri and _errors(log) == []
+
+
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 
 
@@ -91,5 +103,7 @@ def _diagnostics(draw):
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_diagnostics(), max_size=6))
+# Found by this property: a file named `:` was written as the URI `:`.
+@example([Diagnostic("E000", "", Span(":", 1, 1, 1, 2))])
 def test_any_diagnostics_make_a_valid_log(diagnostics):
     assert _errors(sarif(diagnostics)) == []
