@@ -169,7 +169,9 @@ class Registry:
         cls = self.resolve(kind)
         if cls is None:
             cls = self.lookup(kind)  # raises, with suggestions
-        _check_call(cls, kwargs, self.name_of(cls) if isinstance(cls, type) else repr(cls))
+        label = self.name_of(cls) if isinstance(cls, type) else repr(cls)
+        _check_call(cls, kwargs, label)
+        _check_concrete(cls, label)
         return cls(**kwargs)
 
     def __contains__(self, name: object) -> bool:
@@ -201,6 +203,24 @@ def _mmengine_name(kind: Any) -> str | None:
         return None
     name = kind.__name__
     return name[:-len("Init")] if name.endswith("Init") and name != "BaseInit" else None
+
+
+def _check_concrete(cls: Any, label: str) -> None:
+    """Refuse an initializer class that could write nothing: ``BaseInit`` itself, or a
+    subclass that neither defines ``init_weight`` nor is callable on a module (mmengine's
+    way). Its first write would raise ``NotImplementedError`` after earlier rules wrote."""
+    from .initializers import BaseInit
+
+    if not (isinstance(cls, type) and issubclass(cls, BaseInit)):
+        return
+    if cls.init_weight is not BaseInit.init_weight:
+        return
+    if any("__call__" in vars(base) for base in cls.__mro__[:-1]):
+        return
+    raise InitTypeError(
+        f"{label} is an abstract initializer: it defines no init_weight(weight) (nor "
+        f"__call__(module)), so it has nothing to write; use a concrete one such as "
+        f"Constant, or define init_weight in the subclass")
 
 
 def _check_call(cls: Callable, kwargs: Mapping[str, Any], label: str) -> None:

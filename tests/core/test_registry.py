@@ -222,3 +222,32 @@ def test_build_does_not_mutate_cfg():
     WEIGHT_INITIALIZERS.build(cfg)
     initdsl.initialize(nn.Linear(2, 2), cfg)
     assert cfg == copy
+
+
+class _Forgot(BaseInit):
+    """A subclass that defines neither init_weight nor __call__."""
+
+
+class _Callable(BaseInit):
+    """mmengine's way: called on the module."""
+
+    def __call__(self, module):  # given the module that holds the cfg, as mmengine does
+        for sub in module.modules():
+            if isinstance(sub, nn.Linear):
+                torch.nn.init.zeros_(sub.weight)
+
+
+@pytest.mark.parametrize("kind, label", [(BaseInit, "BaseInit"), (_Forgot, "_Forgot")])
+def test_an_abstract_initializer_is_refused_before_anything_is_written(kind, label):
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(initdsl.InitTypeError, match=f"{label} is an abstract initializer"):
+        initdsl.initialize(model, [dict(type="Constant", layer="Linear", val=3.0),
+                                   dict(type=kind, layer="Linear")])
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_callable_subclass_without_init_weight_is_not_abstract():
+    model = nn.Sequential(nn.Linear(2, 2))
+    initdsl.initialize(model, dict(type=_Callable, layer="Linear"))
+    assert torch.equal(model[0].weight, torch.zeros(2, 2))
