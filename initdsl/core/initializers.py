@@ -34,7 +34,7 @@ from .computed import Computed, computed_keys
 from .formulas import DISTRIBUTIONS, bias_init_with_prob, normal_cdf
 from .modifiers import build_modifier
 from .patterns import parameter_pattern
-from .registry import WEIGHT_INITIALIZERS, accepted_arguments
+from .registry import WEIGHT_INITIALIZERS, abstract, accepted_arguments
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -155,6 +155,7 @@ class BaseInit:
         self.bias_prob = bias_prob
         self.layer: list = [] if layer is None else [layer] if isinstance(layer, str) else layer
 
+    @abstract
     def init_weight(self, weight: Tensor) -> None:
         """Write ``weight`` in place (one draw for random initializers)."""
         raise NotImplementedError

@@ -205,15 +205,20 @@ def _mmengine_name(kind: Any) -> str | None:
     return name[:-len("Init")] if name.endswith("Init") and name != "BaseInit" else None
 
 
+def abstract(method: Callable) -> Callable:
+    """Mark an initializer method that subclasses must define (``BaseInit.init_weight``):
+    :meth:`Registry.build` refuses a class that still has it."""
+    method.__initdsl_abstract__ = True  # type: ignore[attr-defined]
+    return method
+
+
 def _check_concrete(cls: Any, label: str) -> None:
     """Refuse an initializer class that could write nothing: ``BaseInit`` itself, or a
     subclass that neither defines ``init_weight`` nor is callable on a module (mmengine's
     way). Its first write would raise ``NotImplementedError`` after earlier rules wrote."""
-    from .initializers import BaseInit
-
-    if not (isinstance(cls, type) and issubclass(cls, BaseInit)):
+    if not isinstance(cls, type):
         return
-    if cls.init_weight is not BaseInit.init_weight:
+    if not getattr(getattr(cls, "init_weight", None), "__initdsl_abstract__", False):
         return
     if any("__call__" in vars(base) for base in cls.__mro__[:-1]):
         return
