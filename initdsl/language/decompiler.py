@@ -344,6 +344,11 @@ class _Decompiler:
             name = entry.get("name")
             if not isinstance(name, str):
                 raise InitValueError(f"override entry needs a 'name' string, got {shown(entry)}")
+            if not name or "." in name:
+                # mmengine looks the name up with hasattr: no module has such an attribute.
+                raise InitValueError(f"override entry name {shown(name)} is not a child's name "
+                                     "(an override names a direct child: no empty or dotted "
+                                     "names)")
             # `layer` in an override entry is ignored by every run; drop it.
             rest = {k: v for k, v in entry.items() if k not in ("name", "layer")}
             if not rest:

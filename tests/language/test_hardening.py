@@ -235,6 +235,11 @@ DECOMPILE_REFUSED = {
     "no-type-in-list": ([{"checkpoint": "x.pth"}], (initdsl.InitError, KeyError), "no 'type'"),
     "infinite-value": ({"type": "Constant", "val": float("inf")},
                        (initdsl.InitError, ValueError), "finite"),
+    # Found by the robustness property: these decompiled to `name "" -> normal`.
+    "override-empty-name": ({"type": "Normal", "override": [{"name": ""}]},
+                            (initdsl.InitError, ValueError), "not a child's name"),
+    "override-dotted-name": ({"type": "Normal", "override": {"name": "a.b", "type": "Normal"}},
+                             (initdsl.InitError, ValueError), "'a.b' is not a child's name"),
 }
 
 
