@@ -669,6 +669,16 @@ class OrthogonalInit(_FanBased):
         _require_number("Orthogonal", "gain", gain)
         self.gain = gain
 
+    def check_weight(self, weight: Tensor) -> str | None:
+        problem = super().check_weight(weight)
+        if problem is None and str(weight.dtype) not in ("torch.float32", "torch.float64"):
+            # orthogonal_ factors the draw with torch.linalg.qr, which takes neither
+            # half precision nor integers, on any device.
+            return (f"Orthogonal needs a float32 or float64 weight (torch.linalg.qr takes no "
+                    f"{str(weight.dtype).removeprefix('torch.')}), got one of shape "
+                    f"{tuple(weight.shape)}")
+        return problem
+
     def init_weight(self, weight: Tensor) -> None:
         _init().orthogonal_(weight, gain=self.gain)
 

@@ -275,3 +275,15 @@ def test_parametrized_weight_writes_only_bias():
     initdsl.initialize(lin, dict(type="Constant", val=5.0, bias=1.0, layer="Linear"))
     after = {n: tensor_bytes(p) for n, p in lin.named_parameters()}
     assert [n for n in before if before[n] != after[n]] == ["bias"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_orthogonal_refuses_half_precision_before_writing(dtype):
+    # torch.linalg.qr, which orthogonal_ uses, takes neither: the run is refused at planning.
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3).to(dtype))
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(initdsl.InitValueError, match="Orthogonal needs a float32 or float64 "
+                       "weight") as info:
+        initdsl.initialize(model, dict(type="Orthogonal", layer="Linear"))
+    assert info.value.code == "E240"
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
