@@ -664,6 +664,10 @@ def _cmd_explain(args: argparse.Namespace, style: Style) -> int:
                          key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
     if args.html:
         values = None
+        if args.apply and any(d.severity == "error" for d in diagnostics):
+            # The run would fail on them: say why once, and write no page.
+            _write(sys.stderr, _render_diagnostics(diagnostics, source, err_style))
+            return 1
         if args.apply:
             values = _applied_values(args, model, source)
             if values is None:

@@ -156,6 +156,19 @@ def test_usage_errors(tmp_path, extra, message):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_apply_with_errors_reports_them_once_and_writes_no_page(tmp_path):
+    (tmp_path / "bad.init").write_text("scope nothere { Linear -> zeros }\n")
+    result = cli("explain", "bad.init", "--model", TITAN_MODEL, "--html", "r.html", "--apply",
+                 cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "bad.init:1:7: E170 the model (Llama3Model) has no submodule `nothere`" in \
+        result.stderr
+    # The same findings as the table's run, once each, and no run was attempted.
+    plain = cli("explain", "bad.init", "--model", TITAN_MODEL, cwd=tmp_path)
+    assert result.stderr == plain.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.init"]
+
+
 def test_page_is_self_contained_and_lists_every_parameter(tmp_path):
     result = cli("explain", TITAN, "--model", TITAN_MODEL, "--html", "r.html", cwd=tmp_path)
     assert (result.returncode, result.stderr) == (0, "")
